@@ -1,0 +1,41 @@
+# Two commands do all the set-up (see README.md):
+#   make        the main job: create/reuse .venv, install the course, run the notebooks in full mode
+#   make test   create/reuse .venv, install the course with its test extras, run all tests
+# Both create the virtual environment in $(VENV) with $(PYTHON) (3.10-3.12) on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP_FLAGS ?= --disable-pip-version-check --quiet
+
+.PHONY: all notebooks test unit nbval lab clean-venv
+
+all: notebooks
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "Python 3.10-3.12 is required (TensorFlow wheels); found %d.%d. Run: make PYTHON=python3.12" % v)'
+	@$(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV). On Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
+
+# Reinstall only when pyproject.toml changes (the package itself is installed in editable mode).
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[$*]"
+	@touch $@
+
+notebooks: $(VENV)/.installed-lab
+	$(BIN)/vae-course run-notebooks --mode full
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest tests --nbval notebooks/
+
+unit: $(VENV)/.installed-test
+	$(BIN)/python -m pytest tests
+
+nbval: $(VENV)/.installed-test
+	$(BIN)/python -m pytest --nbval notebooks/
+
+lab: $(VENV)/.installed-lab
+	$(BIN)/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

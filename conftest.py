@@ -1,0 +1,36 @@
+"""pytest set-up shared by the unit tests and ``pytest --nbval notebooks/``.
+
+- Runs in the smoke settings (tiny data, 1-2 epochs) unless VAE_COURSE_MODE is already set.
+- Keeps TensorFlow's C++ log lines out of the comparison: TF_CPP_MIN_LOG_LEVEL silences most,
+  and the lines TF prints before its logger starts are filtered from nbval's stderr streams.
+- Sanitizes memory addresses and similar run-to-run noise (notebooks/nbval_sanitize.cfg).
+"""
+
+import os
+from pathlib import Path
+
+# Set before any kernel or TensorFlow starts: both the tests and nbval's kernels inherit them.
+os.environ.setdefault("VAE_COURSE_MODE", "smoke")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SANITIZE_FILE = Path(__file__).parent / "notebooks" / "nbval_sanitize.cfg"
+
+
+def pytest_configure(config):
+    if hasattr(config.option, "nbval_sanitize_with") and not config.option.nbval_sanitize_with:
+        config.option.nbval_sanitize_with = str(SANITIZE_FILE)
+    try:
+        from nbval.plugin import IPyNbCell
+    except ImportError:  # nbval not installed: plain unit tests
+        return
+    from vae_helpers.notebook import strip_tf_logs
+
+    if getattr(IPyNbCell.compare_outputs, "_strips_tf_logs", False):
+        return
+    original = IPyNbCell.compare_outputs
+
+    def compare_outputs(self, test, ref, skip_compare=None):
+        return original(self, strip_tf_logs(test), strip_tf_logs(ref), skip_compare)
+
+    compare_outputs._strips_tf_logs = True
+    IPyNbCell.compare_outputs = compare_outputs

@@ -1,0 +1,129 @@
+"""Convolutional encoder and decoder builders shared by every notebook.
+
+The encoder halves the image size with each strided convolution; the decoder mirrors it
+with transposed convolutions and returns *logits* (apply a sigmoid only for display).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import layers
+from scipy import special
+
+
+def _check_positive_int(arg: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
+    return value
+
+
+def _check_filters(filters: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence) or len(filters) == 0:
+        raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={filters!r}")
+    for f in filters:
+        if isinstance(f, bool) or not isinstance(f, int) or f < 1:
+            raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={filters!r}")
+    return tuple(filters)
+
+
+def _check_image_shape(arg: str, shape: Sequence[int], n_down: int) -> tuple[int, int, int]:
+    """Check ``(height, width, channels)`` and that both sides halve ``n_down`` times exactly."""
+    if (
+        not isinstance(shape, Sequence)
+        or len(shape) != 3
+        or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape)
+    ):
+        raise ValueError(f"`{arg}` must be (height, width, channels) of positive integers. Received: {arg}={shape!r}")
+    height, width, channels = shape
+    factor = 2**n_down
+    if height % factor or width % factor:
+        raise ValueError(
+            f"`{arg}` height and width must be divisible by {factor} (2 ** len(filters)). "
+            f"Received: {arg}={tuple(shape)!r}, filters of length {n_down}"
+        )
+    return height, width, channels
+
+
+def build_encoder(
+    input_shape: Sequence[int],
+    latent_dim: int,
+    filters: Sequence[int] = (32, 64),
+    dense_units: int = 16,
+    variational: bool = False,
+    name: str = "encoder",
+) -> keras.Model:
+    """Conv encoder: image -> ``z`` (or ``[z_mean, z_log_var]`` when ``variational``).
+
+    Args:
+        input_shape: ``(height, width, channels)``; height and width divisible by ``2 ** len(filters)``.
+        latent_dim: size of the latent code.
+        filters: channels of each stride-2 convolution (each halves height and width).
+        dense_units: width of the dense layer before the latent code.
+        variational: output the mean and log-variance of q(z|x) instead of one code.
+        name: model name.
+    """
+    filters = _check_filters(filters)
+    input_shape = _check_image_shape("input_shape", input_shape, len(filters))
+    latent_dim = _check_positive_int("latent_dim", latent_dim)
+    dense_units = _check_positive_int("dense_units", dense_units)
+
+    x_in = keras.Input(shape=input_shape, name="image")
+    h = x_in
+    for i, f in enumerate(filters):
+        h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(h)
+    h = layers.Flatten(name="flatten")(h)
+    h = layers.Dense(dense_units, activation="relu", name="dense")(h)
+    if not variational:
+        return keras.Model(x_in, layers.Dense(latent_dim, name="z")(h), name=name)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(h)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(h)
+    return keras.Model(x_in, [z_mean, z_log_var], name=name)
+
+
+def build_decoder(
+    output_shape: Sequence[int],
+    latent_dim: int,
+    filters: Sequence[int] = (32, 64),
+    name: str = "decoder",
+) -> keras.Model:
+    """Conv decoder: ``z`` -> image logits, mirroring :func:`build_encoder` with the same ``filters``.
+
+    Args:
+        output_shape: ``(height, width, channels)`` of the images to produce.
+        latent_dim: size of the latent code.
+        filters: the encoder's filters; the decoder uses them in reverse order.
+        name: model name.
+    """
+    filters = _check_filters(filters)
+    height, width, channels = _check_image_shape("output_shape", output_shape, len(filters))
+    latent_dim = _check_positive_int("latent_dim", latent_dim)
+
+    factor = 2 ** len(filters)
+    h0, w0, c0 = height // factor, width // factor, filters[-1]
+    z_in = keras.Input(shape=(latent_dim,), name="z")
+    h = layers.Dense(h0 * w0 * c0, activation="relu", name="dense")(z_in)
+    h = layers.Reshape((h0, w0, c0), name="reshape")(h)
+    for i, f in enumerate(reversed(filters)):
+        h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu", name=f"deconv_{i}")(h)
+    logits = layers.Conv2DTranspose(channels, 3, padding="same", name="logits")(h)
+    return keras.Model(z_in, logits, name=name)
+
+
+def build_autoencoder(encoder: keras.Model, decoder: keras.Model, name: str = "autoencoder") -> keras.Model:
+    """Chain ``encoder`` and ``decoder`` into one model: image -> reconstruction logits."""
+    if isinstance(encoder.output, (list, tuple)) or encoder.output_shape[-1] != decoder.input_shape[-1]:
+        raise ValueError(
+            "`encoder` must output one code whose size matches the decoder input. "
+            f"Received: encoder.output_shape={encoder.output_shape}, decoder.input_shape={decoder.input_shape}"
+        )
+    x_in = keras.Input(shape=encoder.input_shape[1:], name="image")
+    return keras.Model(x_in, decoder(encoder(x_in)), name=name)
+
+
+def predict_images(model: keras.Model, inputs, batch_size: int = 256) -> np.ndarray:
+    """Run ``model`` (which outputs logits) in one batched ``predict`` and return pixels in [0, 1]."""
+    logits = model.predict(inputs, batch_size=batch_size, verbose=0)
+    return special.expit(logits).astype("float32")

@@ -1,0 +1,157 @@
+"""Figures of the course: image grids, reconstructions, latent scatters and decoded latent grids.
+
+Each function returns the matplotlib Figure; :func:`save_fig` is the one place figures are saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+PLOTS_DIR = Path(__file__).resolve().parent.parent / "plots"
+
+
+def save_fig(fig: Figure, name: str, folder: str | Path = PLOTS_DIR, dpi: int = 100) -> Path:
+    """Save ``fig`` as ``folder/name`` (``.png`` added when ``name`` has no suffix); return the path."""
+    if not name or Path(name).name != name:
+        raise ValueError(f"`name` must be a plain file name without folders. Received: name={name!r}")
+    path = Path(folder) / (name if Path(name).suffix else f"{name}.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def _as_images(images: np.ndarray, arg: str = "images") -> np.ndarray:
+    """Check a batch ``(n, h, w)`` or ``(n, h, w, c)`` and drop a single channel axis."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise ValueError(f"`{arg}` must be a non-empty batch (n, h, w[, c]). Received: {arg}.shape={images.shape}")
+    return images
+
+
+def _tile(images: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
+    """Tile ``n_rows * n_cols`` images into one array (row-major)."""
+    h, w = images.shape[1:3]
+    grid = images[: n_rows * n_cols].reshape(n_rows, n_cols, h, w, *images.shape[3:])
+    return grid.swapaxes(1, 2).reshape(n_rows * h, n_cols * w, *images.shape[3:])
+
+
+def plot_images(images: np.ndarray, n_cols: int = 10, titles: Sequence[str] | None = None,
+                scale: float = 1.2) -> Figure:
+    """Show a batch of images in a grid, with an optional title under each."""
+    images = _as_images(images)
+    n_rows = -(-len(images) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * scale, n_rows * scale * 1.15), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(images[i], cmap="binary", vmin=0, vmax=1)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, n: int = 10) -> Figure:
+    """Originals (top row) above their reconstructions (bottom row)."""
+    originals, reconstructions = _as_images(originals, "originals"), _as_images(reconstructions, "reconstructions")
+    if originals.shape != reconstructions.shape:
+        raise ValueError(
+            "`originals` and `reconstructions` must have the same shape. "
+            f"Received: {originals.shape} and {reconstructions.shape}"
+        )
+    n = min(n, len(originals))
+    fig, axes = plt.subplots(2, n, figsize=(n * 1.2, 2.6), squeeze=False)
+    for row, (batch, label) in enumerate([(originals, "original"), (reconstructions, "reconstruction")]):
+        for i in range(n):
+            axes[row, i].imshow(batch[i], cmap="binary", vmin=0, vmax=1)
+            axes[row, i].axis("off")
+        axes[row, 0].set_title(label, fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_scatter(z: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+                        ax: plt.Axes | None = None, title: str | None = None, s: float = 3) -> Figure:
+    """Scatter of 2-D latent points coloured by class, with a legend of class names."""
+    z, labels = np.asarray(z), np.asarray(labels)
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"`z` must have shape (n, 2); project higher-dimensional codes first. Received: z.shape={z.shape}")
+    if labels.shape != (len(z),):
+        raise ValueError(f"`labels` must have shape ({len(z)},) to match `z`. Received: labels.shape={labels.shape}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
+        raise ValueError(f"`labels` must index `class_names` (0..{len(class_names) - 1}). "
+                         f"Received: labels in [{labels.min()}, {labels.max()}]")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 6))
+    else:
+        fig = ax.figure
+    cmap = plt.get_cmap("tab10")
+    for k, name in enumerate(class_names):
+        mask = labels == k
+        ax.scatter(z[mask, 0], z[mask, 1], s=s, color=cmap(k % 10), label=name, alpha=0.7, linewidths=0)
+    ax.legend(markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_decoded_grid(images: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray,
+                      size: float = 8, title: str | None = None) -> Figure:
+    """Tile images decoded at :func:`latent_grid` points, labelling rows and columns with their z values."""
+    images = _as_images(images)
+    n_rows, n_cols = len(grid_y), len(grid_x)
+    if len(images) != n_rows * n_cols:
+        raise ValueError(f"`images` must hold len(grid_y) * len(grid_x) = {n_rows * n_cols} images. "
+                         f"Received: {len(images)}")
+    h, w = images.shape[1:3]
+    fig, ax = plt.subplots(figsize=(size, size * n_rows * h / (n_cols * w)))
+    ax.imshow(_tile(images, n_rows, n_cols), cmap="binary", vmin=0, vmax=1)
+    ax.set_xticks(np.arange(n_cols) * w + (w - 1) / 2, [f"{v:.1f}" for v in grid_x], fontsize=7)
+    ax.set_yticks(np.arange(n_rows) * h + (h - 1) / 2, [f"{v:.1f}" for v in grid_y], fontsize=7)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def latent_grid(grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
+    """All (z1, z2) pairs of a grid, row by row in the order of ``grid_y`` (pass it descending
+    to put large z2 at the top of :func:`plot_decoded_grid`)."""
+    grid_x, grid_y = np.asarray(grid_x, dtype="float32"), np.asarray(grid_y, dtype="float32")
+    if grid_x.ndim != 1 or grid_y.ndim != 1 or len(grid_x) < 1 or len(grid_y) < 1:
+        raise ValueError(f"`grid_x` and `grid_y` must be non-empty 1-D arrays. "
+                         f"Received shapes {grid_x.shape} and {grid_y.shape}")
+    zx, zy = np.meshgrid(grid_x, grid_y)
+    return np.stack([zx.ravel(), zy.ravel()], axis=1)
+
+
+def plot_history(history: dict[str, Sequence[float]], metrics: Sequence[str] = ("loss",),
+                 title: str | None = None) -> Figure:
+    """One panel per metric: its training curve and, when present, its ``val_`` curve, per epoch."""
+    missing = [m for m in metrics if m not in history]
+    if missing:
+        raise ValueError(f"`metrics` must be keys of `history` ({sorted(history)}). Received: {missing}")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        epochs = np.arange(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], "o-", ms=3, label="training")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], "s--", ms=3, label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
