@@ -1,6 +1,7 @@
 # Two commands do all the set-up (see README.md):
-#   make        the main job: create/reuse .venv, install the course, run the notebooks in full mode
+#   make        the main job: create/reuse .venv, install the course, regenerate plots/ (vae-course plots)
 #   make test   create/reuse .venv, install the course with its test extras, run all tests
+# Also: make notebooks (re-execute every notebook with the full settings), make lab, make benchmarks.
 # Both create the virtual environment in $(VENV) with $(PYTHON) (3.10-3.12) on first use.
 
 PYTHON ?= python3
@@ -8,9 +9,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: all notebooks test unit nbval lab clean-venv
+.PHONY: all plots notebooks test unit nbval lab benchmarks clean-venv
 
-all: notebooks
+all: plots
+
+plots: $(VENV)/.installed-lab
+	$(BIN)/vae-course plots
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "Python 3.10-3.12 is required (TensorFlow wheels); found %d.%d. Run: make PYTHON=python3.12" % v)'
@@ -33,6 +37,11 @@ unit: $(VENV)/.installed-test
 
 nbval: $(VENV)/.installed-test
 	$(BIN)/python -m pytest --nbval notebooks/
+
+benchmarks: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/cpu_levers.py
+	$(BIN)/python benchmarks/vae_vs_keras_example.py
+	$(BIN)/python benchmarks/plots_pipeline.py
 
 lab: $(VENV)/.installed-lab
 	$(BIN)/jupyter lab notebooks/

@@ -123,7 +123,21 @@ def build_autoencoder(encoder: keras.Model, decoder: keras.Model, name: str = "a
     return keras.Model(x_in, decoder(encoder(x_in)), name=name)
 
 
-def predict_images(model: keras.Model, inputs, batch_size: int = 256) -> np.ndarray:
-    """Run ``model`` (which outputs logits) in one batched ``predict`` and return pixels in [0, 1]."""
-    logits = model.predict(inputs, batch_size=batch_size, verbose=0)
-    return special.expit(logits).astype("float32")
+def run_batched(model: keras.Model, inputs, batch_size: int = 512):
+    """Call ``model`` on ``inputs`` in chunks of ``batch_size``; return numpy (a tuple for several outputs).
+
+    Direct calls avoid ``predict``'s per-shape retracing, which matters when a notebook calls
+    small models many times on arrays of different sizes.
+    """
+    inputs = np.asarray(inputs, dtype="float32")
+    if len(inputs) == 0:
+        raise ValueError(f"`inputs` must hold at least one example. Received: inputs.shape={inputs.shape}")
+    chunks = [model(inputs[i:i + batch_size], training=False) for i in range(0, len(inputs), batch_size)]
+    if isinstance(chunks[0], (list, tuple)):
+        return tuple(np.concatenate([keras.ops.convert_to_numpy(c[k]) for c in chunks]) for k in range(len(chunks[0])))
+    return np.concatenate([keras.ops.convert_to_numpy(c) for c in chunks])
+
+
+def predict_images(model: keras.Model, inputs, batch_size: int = 512) -> np.ndarray:
+    """Run ``model`` (which outputs logits) on ``inputs`` and return pixels ``sigmoid(logits)`` in [0, 1]."""
+    return special.expit(run_batched(model, inputs, batch_size)).astype("float32")

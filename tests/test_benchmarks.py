@@ -1,0 +1,43 @@
+"""The smoke variants of the benchmarks: they run end to end and print their tables (no timing assertions)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_vae_vs_keras_example_smoke_prints_its_table():
+    out = run("vae_vs_keras_example.py", "--smoke")
+    rows = {m.group(1): m.groups()[1:] for m in re.finditer(
+        r"^\| (keras_example|course) \| (\d+) \| ([\d.]+) \| (\d+) \| (\d+) \| ([\d.]+) \|$", out, re.M)}
+    assert set(rows) == {"keras_example", "course"}
+    assert int(rows["keras_example"][0]) == 1                    # one epoch in smoke mode
+    for epochs, s_epoch, images_s, rss, neg_elbo in rows.values():
+        assert float(s_epoch) > 0 and int(images_s) > 0 and int(rss) > 100
+        assert 0 < float(neg_elbo) < 784 * 0.7 * 2               # far below nonsense, in nats per image
+    assert "final test -ELBO" in out
+
+
+def test_cpu_levers_smoke_prints_one_row_per_setting():
+    out = run("cpu_levers.py", "--smoke")
+    rows = re.findall(r"^\s+(True|False)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(\d+)$", out, re.M)
+    assert [(jit, spe) for jit, spe, *_ in rows] == [("False", "1"), ("True", "8")]
+
+
+def test_plots_pipeline_smoke_prints_the_split():
+    out = run("plots_pipeline.py", "--smoke")
+    steps = dict(re.findall(r"^\| ([^|]+?) \| ([\d.]+) \| \d+% \|$", out, re.M))
+    for step in ("training", "snapshots", "t-SNE frames", "GIF rendering and encoding"):
+        assert float(steps[step]) >= 0
+    assert re.search(r"peak memory \(max RSS of the regeneration process\): \d+ MB", out)
+    assert re.search(r"from scratch [\d.]+ s, warm-started [\d.]+ s", out)
+    assert "wrote tsne_animation-3.gif" in out and "wrote animation-3.gif" in out

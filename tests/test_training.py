@@ -1,0 +1,123 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from vae_helpers.training import (
+    META_FILE, WEIGHTS_FILE, NaNLossError, StopOnNaN, TrainConfig, train_vae,
+)
+from vae_helpers.vae import build_vae
+
+SMALL = TrainConfig(dataset="digits", latent_dim=2, epochs=2, batch_size=64, n_train=256, n_test=64, seed=3)
+
+
+def same_weights(a, b):
+    return all(np.array_equal(wa, wb) for wa, wb in zip(a.get_weights(), b.get_weights()))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return cache, train_vae(SMALL, cache_dir=cache, verbose=0)
+
+
+def test_miss_trains_and_saves_history_beside_the_weights(trained):
+    cache, result = trained
+    assert not result.from_cache and result.path == cache / SMALL.key()
+    assert (result.path / WEIGHTS_FILE).is_file()
+    assert len(result.history["loss"]) == 2 and len(result.history["val_kl_loss"]) == 2
+    assert json.loads((result.path / "history.json").read_text()) == result.history
+
+
+def test_hit_loads_the_same_model(trained):
+    cache, first = trained
+    again = train_vae(SMALL, cache_dir=cache, verbose=0)
+    assert again.from_cache and again.history == first.history and same_weights(again.vae, first.vae)
+
+
+def test_same_seed_same_data_gives_the_same_weights(trained, tmp_path):
+    _, first = trained
+    second = train_vae(SMALL, cache_dir=tmp_path, verbose=0)
+    assert not second.from_cache and same_weights(first.vae, second.vae)
+
+
+def test_corrupt_entry_is_retrained(trained, tmp_path, capsys):
+    train_vae(SMALL, cache_dir=tmp_path, verbose=0)
+    weights = tmp_path / SMALL.key() / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    result = train_vae(SMALL, cache_dir=tmp_path, verbose=0)
+    out = capsys.readouterr().out
+    assert not result.from_cache and "fails the checksum" in out and "retraining" in out
+    assert same_weights(result.vae, trained[1].vae)
+    assert train_vae(SMALL, cache_dir=tmp_path, verbose=0).from_cache  # repaired
+
+
+def test_mismatched_entry_is_retrained(tmp_path, capsys):
+    train_vae(SMALL, cache_dir=tmp_path, verbose=0)
+    meta_path = tmp_path / SMALL.key() / META_FILE
+    meta = json.loads(meta_path.read_text())
+    meta["key_material"]["versions"]["keras"] = "0.0.1"
+    meta_path.write_text(json.dumps(meta))
+    assert not train_vae(SMALL, cache_dir=tmp_path, verbose=0).from_cache
+    assert "configuration or library versions differ" in capsys.readouterr().out
+
+
+def test_missing_file_in_entry_is_retrained(tmp_path, capsys):
+    train_vae(SMALL, cache_dir=tmp_path, verbose=0)
+    (tmp_path / SMALL.key() / "history.json").unlink()
+    assert not train_vae(SMALL, cache_dir=tmp_path, verbose=0).from_cache
+    assert "retraining" in capsys.readouterr().out
+
+
+def test_key_depends_on_every_setting():
+    keys = {SMALL.key(), TrainConfig(**{**SMALL.__dict__, "beta": 2.0}).key(),
+            TrainConfig(**{**SMALL.__dict__, "seed": 4}).key(), TrainConfig(**{**SMALL.__dict__, "epochs": 3}).key()}
+    assert len(keys) == 4
+
+
+def test_nan_loss_stops_training_with_a_clear_message():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).random((64, 8, 8, 1), dtype=np.float32)
+    x[5, 3, 3, 0] = np.nan
+    vae = build_vae((8, 8, 1), latent_dim=2, seed=0)
+    vae.compile(optimizer="adam")
+    with pytest.raises(NaNLossError, match=r"The training loss became nan at epoch 1, batch \d+; training stopped"):
+        vae.fit(x, epochs=1, batch_size=8, shuffle=False, verbose=0, callbacks=[StopOnNaN()])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(dataset="cifar"), r"`dataset` must be one of mnist, fashion_mnist, digits. Received: dataset='cifar'"),
+        (dict(latent_dim=0), r"`latent_dim` must be a positive integer. Received: latent_dim=0"),
+        (dict(epochs=1.5), r"`epochs` must be a positive integer"),
+        (dict(beta=-0.1), r"`beta` must be a non-negative number. Received: beta=-0.1"),
+        (dict(learning_rate=0.0), r"`learning_rate` must be a positive float"),
+        (dict(n_train=0), r"`n_train` must be a positive integer or None"),
+    ],
+)
+def test_config_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_train_vae_needs_a_config():
+    with pytest.raises(TypeError, match=r"`config` must be a TrainConfig"):
+        train_vae({"dataset": "digits"})
+
+
+def test_snapshots_are_recorded_cached_and_reloaded(tmp_path):
+    config = TrainConfig(**{**SMALL.__dict__, "snapshot_images": 20, "snapshot_samples": 4})
+    first = train_vae(config, cache_dir=tmp_path, verbose=0)
+    snaps = first.snapshots
+    assert snaps["z"].shape == (3, 20, 2) and snaps["images"].shape == (3, 4, 8, 8, 1)
+    assert snaps["images"].dtype == np.uint8 and list(snaps["epochs"]) == [0, 1, 2]
+    assert snaps["labels"].shape == (20,) and snaps["z_fixed"].shape == (4, 2)
+    again = train_vae(config, cache_dir=tmp_path, verbose=0)
+    assert again.from_cache
+    for key, value in snaps.items():
+        np.testing.assert_array_equal(again.snapshots[key], value)
+    assert SMALL.key() != config.key() and train_vae(SMALL, cache_dir=tmp_path, verbose=0).snapshots is None

@@ -1,0 +1,88 @@
+"""How good is a trained VAE? The ELBO and the importance-weighted bound (IWAE), in nats.
+
+For an image x with encoder q(z|x) = N(mu, diag(exp(log_var))), prior p(z) = N(0, I) and a
+Bernoulli decoder p(x|z):
+
+    ELBO(x)   = E_q[log p(x|z)] - KL(q(z|x) || p(z))                       <= log p(x)
+    IWAE_k(x) = E[log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x)],  z_i ~ q     <= log p(x)
+
+IWAE_1 is the ELBO, and IWAE_k rises towards log p(x) as k grows, so -IWAE_k is the usual
+estimate of the negative log-likelihood. Both use beta = 1, whatever beta the model was trained with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+
+from .models import run_batched
+
+LOG_2PI = np.log(2.0 * np.pi)
+
+
+def _check(x, k: int, batch_size: int) -> np.ndarray:
+    x = np.asarray(x, dtype="float32")
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"`x` must be a non-empty batch of images. Received: x.shape={x.shape}")
+    for name, value in (("k", k), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return x
+
+
+def _log_bernoulli(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """log p(x | logits) summed over pixels; ``x`` broadcasts over the leading sample axis."""
+    logits = logits.astype("float64")
+    per_pixel = x * logits - np.logaddexp(0.0, logits)  # = x log s + (1 - x) log(1 - s), s = sigmoid
+    return per_pixel.reshape(*per_pixel.shape[: -x.ndim + 1], -1).sum(-1)
+
+
+def _log_weights(vae, xb: np.ndarray, k: int, rng: np.random.Generator):
+    """log p(x|z_i) and log p(z_i) - log q(z_i|x) for k samples per image: two arrays (k, b)."""
+    z_mean, z_log_var = (a.astype("float64") for a in run_batched(vae.encoder, xb))
+    eps = rng.standard_normal((k, *z_mean.shape))
+    z = z_mean + np.exp(0.5 * z_log_var) * eps
+    logits = run_batched(vae.decoder, z.reshape(-1, z.shape[-1]).astype("float32"), batch_size=2048)
+    log_px_z = _log_bernoulli(xb, logits.reshape(k, len(xb), *logits.shape[1:]))
+    log_pz = -0.5 * (z**2 + LOG_2PI).sum(-1)
+    log_qz = -0.5 * (eps**2 + z_log_var + LOG_2PI).sum(-1)
+    return log_px_z, log_pz - log_qz, (z_mean, z_log_var)
+
+
+def elbo_per_example(vae, x, n_samples: int = 1, batch_size: int = 500, seed: int = 0) -> np.ndarray:
+    """ELBO of each image in nats: a Monte-Carlo ``E_q[log p(x|z)]`` minus the analytic KL.
+
+    Args:
+        vae: an object with ``encoder`` (image -> [z_mean, z_log_var]) and ``decoder`` (z -> logits).
+        x: images, shape ``(n, h, w, c)`` with values in [0, 1].
+        n_samples: samples of z per image for the expectation.
+        batch_size: images per encoder call.
+        seed: seed of the samples.
+    """
+    x = _check(x, n_samples, batch_size)
+    rng = np.random.default_rng(seed)
+    out = []
+    for start in range(0, len(x), batch_size):
+        log_px_z, _, (z_mean, z_log_var) = _log_weights(vae, x[start:start + batch_size], n_samples, rng)
+        kl = -0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var)).sum(-1)
+        out.append(log_px_z.mean(0) - kl)
+    return np.concatenate(out)
+
+
+def iwae_per_example(vae, x, k: int = 100, batch_size: int = 100, seed: int = 0) -> np.ndarray:
+    """Importance-weighted bound ``IWAE_k`` of each image in nats (k samples of z per image).
+
+    Args:
+        vae: an object with ``encoder`` and ``decoder`` as in :func:`elbo_per_example`.
+        x: images, shape ``(n, h, w, c)`` with values in [0, 1].
+        k: importance samples per image; memory grows with ``k * batch_size`` decoded images.
+        batch_size: images per step.
+        seed: seed of the samples.
+    """
+    x = _check(x, k, batch_size)
+    rng = np.random.default_rng(seed)
+    out = []
+    for start in range(0, len(x), batch_size):
+        log_px_z, log_ratio, _ = _log_weights(vae, x[start:start + batch_size], k, rng)
+        out.append(logsumexp(log_px_z + log_ratio, axis=0) - np.log(k))
+    return np.concatenate(out)

@@ -1,0 +1,113 @@
+"""Regenerate the README figures from one training run (``vae-course plots``).
+
+- ``VAE_Loss.png``: training and validation loss, reconstruction loss and KL per epoch;
+- ``VAE.png``: a grid of images sampled from the prior after training;
+- ``tsne_animation-3.gif``: the encoder means of fixed test images over the epochs (t-SNE for
+  latents of more than two dimensions, the latent itself for two);
+- ``animation-3.gif``: the same prior samples decoded after every epoch.
+
+Training goes through :func:`vae_helpers.training.train_vae`, so a cached run is reused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+from .animation import latent_frames, render_image_frames, render_scatter_frames, write_gif
+from .data import DATASETS, FASHION_MNIST_CLASSES, DIGIT_CLASSES
+from .plotting import PLOTS_DIR, plot_history, plot_images, save_fig
+from .settings import RunSettings
+from .training import TrainConfig, TrainResult, train_vae
+
+FIGURES = {"tsne": "tsne_animation-3.gif", "samples": "animation-3.gif", "loss": "VAE_Loss.png", "final": "VAE.png"}
+TSNE_POINTS = 2000      # test images followed through training in the latent GIF
+GIF_SAMPLES = 64        # prior samples decoded every epoch in the samples GIF
+FRAME_MS, LAST_FRAME_MS = 250, 2000
+
+
+def plots_config(settings: RunSettings, dataset: str = "fashion_mnist", latent_dim: int = 16, epochs: int = 30,
+                 beta: float = 1.0, seed: int = 42) -> TrainConfig:
+    """The training configuration behind the README figures, shrunk by ``settings`` in smoke runs."""
+    n_test = settings.n_test
+    return TrainConfig(dataset=dataset, latent_dim=latent_dim, beta=beta, epochs=settings.epochs(epochs), seed=seed,
+                       n_train=settings.n_train, n_test=n_test,
+                       snapshot_images=TSNE_POINTS if n_test is None else min(TSNE_POINTS, n_test),
+                       snapshot_samples=GIF_SAMPLES)
+
+
+@dataclass
+class PlotsReport:
+    """What :func:`regenerate_plots` wrote and where its time went (seconds)."""
+
+    paths: list[Path]
+    seconds: dict[str, float] = field(default_factory=dict)
+    result: TrainResult | None = None
+
+
+def gif_durations(n_frames: int) -> list[int]:
+    """Every frame ``FRAME_MS`` except the last, which pauses ``LAST_FRAME_MS``."""
+    return [FRAME_MS] * (n_frames - 1) + [LAST_FRAME_MS]
+
+
+def latent_gif_frames(result: TrainResult, seed: int = 0, progress=True):
+    """The (unrendered) 2-D layouts of the latent GIF and the axis labels that fit them."""
+    snaps = result.snapshots
+    layouts = latent_frames(list(snaps["z"]), seed=seed, progress=progress)
+    two_d = result.config.latent_dim == 2
+    return layouts, (("$z_1$", "$z_2$") if two_d else ("t-SNE 1", "t-SNE 2"))
+
+
+def regenerate_plots(config: TrainConfig, out_dir: str | Path = PLOTS_DIR, retrain: bool = False,
+                     verbose: int = 1, progress: bool = True) -> PlotsReport:
+    """Train (or load) the VAE for ``config`` and write the four README figures into ``out_dir``."""
+    if config.snapshot_images < 2 or config.snapshot_samples < 1:
+        raise ValueError("`config` must record snapshots (snapshot_images >= 2, snapshot_samples >= 1); "
+                         f"use plots_config(). Received: snapshot_images={config.snapshot_images}, "
+                         f"snapshot_samples={config.snapshot_samples}")
+    out_dir = Path(out_dir)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    result = train_vae(config, retrain=retrain, verbose=verbose)
+    snaps = result.snapshots
+    train_total = time.perf_counter() - start
+    seconds["snapshots"] = float(snaps["seconds"]) if not result.from_cache else 0.0
+    seconds["training"] = train_total - seconds["snapshots"]
+    class_names = FASHION_MNIST_CLASSES if config.dataset == "fashion_mnist" else DIGIT_CLASSES
+    paths = []
+    with matplotlib.rc_context({"figure.max_open_warning": 0}):
+        start = time.perf_counter()
+        fig = plot_history(result.history, metrics=("loss", "reconstruction_loss", "kl_loss"),
+                           title=f"VAE on {config.dataset}, latent dim {config.latent_dim}, beta {config.beta:g} (nats per image)")
+        paths.append(save_fig(fig, FIGURES["loss"], out_dir))
+        fig = plot_images(result.vae.sample(GIF_SAMPLES, seed=config.seed), n_cols=8, scale=1.0)
+        paths.append(save_fig(fig, FIGURES["final"], out_dir))
+        matplotlib.pyplot.close("all")
+        seconds["static figures"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    layouts, axis_labels = latent_gif_frames(result, seed=config.seed, progress=progress)
+    seconds["t-SNE frames"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    epochs = list(snaps["epochs"])
+    kind = "latent means" if config.latent_dim == 2 else f"t-SNE of the {config.latent_dim}-D encoder means"
+    frames = render_scatter_frames(layouts, snaps["labels"], class_names, epochs,
+                                   title=f"{kind}, {len(snaps['labels'])} test images", axis_labels=axis_labels)
+    paths.append(write_gif(out_dir / FIGURES["tsne"], frames, gif_durations(len(frames))))
+    frames = render_image_frames(list(snaps["images"]), epochs, n_cols=8)
+    paths.append(write_gif(out_dir / FIGURES["samples"], frames, gif_durations(len(frames))))
+    seconds["GIF rendering and encoding"] = time.perf_counter() - start
+    return PlotsReport(paths, seconds, result)
+
+
+def output_dir(settings: RunSettings) -> Path:
+    """Where a notebook writes the README figures: ``plots/`` in full runs, a temporary folder in smoke runs."""
+    if settings.is_smoke:
+        import tempfile
+
+        return Path(tempfile.mkdtemp(prefix="vae-course-plots-"))
+    return PLOTS_DIR

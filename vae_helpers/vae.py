@@ -1,0 +1,209 @@
+"""The variational autoencoder: the sampling layer, the loss, and the ``VAE`` model.
+
+The encoder outputs the mean and log-variance of q(z|x) = N(z_mean, exp(z_log_var)); the
+decoder outputs Bernoulli *logits* of p(x|z). The loss is the negative ELBO:
+
+    loss = reconstruction_loss + beta * kl_loss
+    reconstruction_loss = -log p(x|z), summed over pixels, averaged over the batch
+    kl_loss = KL(q(z|x) || N(0, I)), summed over latent dimensions, averaged over the batch
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+from .models import build_decoder, build_encoder, predict_images, run_batched
+
+
+@keras.saving.register_keras_serializable(package="vae_helpers")
+class Sampling(layers.Layer):
+    """Draw ``z = z_mean + exp(0.5 * z_log_var) * epsilon`` with ``epsilon ~ N(0, I)``.
+
+    This is the reparameterization trick: the randomness sits in ``epsilon``, which does not
+    depend on the encoder, so gradients flow through ``z_mean`` and ``z_log_var``.
+
+    Args:
+        seed: Integer, optional random seed to enable deterministic behavior.
+
+    Call arguments:
+        inputs: List ``[z_mean, z_log_var]`` of two tensors of the same shape
+            ``(batch_size, latent_dim)``.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"Invalid value received for argument `seed`. Expected an integer or None. Received: seed={seed!r}")
+        self.seed = None if seed is None else int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        epsilon = keras.random.normal(ops.shape(z_mean), dtype=self.compute_dtype, seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+def kl_divergence(z_mean, z_log_var):
+    """KL(N(z_mean, exp(z_log_var)) || N(0, I)) per example, summed over latent dimensions."""
+    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+
+
+def bernoulli_log_likelihood(x, logits):
+    """log p(x | logits) per example, summed over all pixels: ``-BCE(x, sigmoid(logits))``."""
+    per_pixel = ops.binary_crossentropy(x, logits, from_logits=True)
+    return -ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+
+def vae_losses(x, logits, z_mean, z_log_var, beta: float = 1.0) -> dict:
+    """The three batch losses: ``loss = reconstruction_loss + beta * kl_loss`` (each a batch mean)."""
+    x, logits, z_mean, z_log_var = (ops.cast(t, "float32") for t in (x, logits, z_mean, z_log_var))
+    reconstruction_loss = -ops.mean(bernoulli_log_likelihood(x, logits))
+    kl_loss = ops.mean(kl_divergence(z_mean, z_log_var))
+    return {"loss": reconstruction_loss + beta * kl_loss,
+            "reconstruction_loss": reconstruction_loss, "kl_loss": kl_loss}
+
+
+@keras.saving.register_keras_serializable(package="vae_helpers")
+class VAE(keras.Model):
+    """A VAE from an encoder (image -> [z_mean, z_log_var]) and a decoder (z -> logits).
+
+    Args:
+        encoder: model with two outputs, ``z_mean`` and ``z_log_var``.
+        decoder: model from a latent code to image logits.
+        beta: weight of the KL term (1.0 gives the ELBO).
+        seed: seed of the sampling layer.
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(encoder, keras.Model) or len(encoder.outputs) != 2:
+            raise ValueError(f"`encoder` must be a Keras model with two outputs [z_mean, z_log_var]. Received: encoder={encoder!r}")
+        if not isinstance(decoder, keras.Model) or decoder.input_shape[-1] != encoder.output_shape[0][-1]:
+            raise ValueError("`decoder` must be a Keras model whose input size equals the latent size "
+                             f"{encoder.output_shape[0][-1]}. Received: decoder={decoder!r}")
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
+            raise ValueError(f"`beta` must be a non-negative number. Received: beta={beta!r}")
+        self.encoder, self.decoder = encoder, decoder
+        self.beta, self.seed = float(beta), seed
+        self.latent_dim = int(decoder.input_shape[-1])
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction_loss", "kl_loss")}
+
+    def build(self, input_shape=None):
+        self.sampling.build([(None, self.latent_dim), (None, self.latent_dim)])
+        self.built = True
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())  # listed here so Keras resets them every epoch
+
+    def call(self, x, training=False):
+        z_mean, z_log_var = self.encoder(x, training=training)
+        return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+
+    def compute_vae_losses(self, x, training: bool = False) -> dict:
+        """Encode, sample with the reparameterization trick, decode, and return :func:`vae_losses`."""
+        z_mean, z_log_var = self.encoder(x, training=training)
+        logits = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+        return vae_losses(x, logits, z_mean, z_log_var, self.beta)
+
+    def _update_trackers(self, losses: dict) -> dict:
+        for name, tracker in self.trackers.items():
+            tracker.update_state(losses[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            losses = self.compute_vae_losses(x, training=True)
+        grads = tape.gradient(losses["loss"], self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return self._update_trackers(losses)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        return self._update_trackers(self.compute_vae_losses(x, training=False))
+
+    # -- using a trained model (numpy in, numpy out, one batched call each) --
+
+    def encode(self, x, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """``(z_mean, z_log_var)`` of images ``x``."""
+        z_mean, z_log_var = run_batched(self.encoder, x, batch_size)
+        return z_mean, z_log_var
+
+    def decode(self, z, batch_size: int = 512) -> np.ndarray:
+        """Pixel probabilities ``sigmoid(decoder(z))`` for latent codes ``z`` of shape ``(n, latent_dim)``."""
+        z = np.asarray(z, dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"`z` must have shape (n, {self.latent_dim}). Received: z.shape={z.shape}")
+        return predict_images(self.decoder, z, batch_size)
+
+    def reconstruct(self, x, batch_size: int = 512) -> np.ndarray:
+        """Decode the mean code of each image: the VAE's deterministic reconstruction."""
+        return self.decode(self.encode(x, batch_size)[0], batch_size)
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` new images decoded from ``z ~ N(0, I)`` drawn with ``seed``."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"`n` must be a positive integer. Received: n={n!r}")
+        z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim)).astype("float32")
+        return self.decode(z)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "beta": self.beta,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)
+
+
+def build_vae(
+    input_shape: Sequence[int],
+    latent_dim: int = 2,
+    filters: Sequence[int] = (32, 64),
+    dense_units: int = 16,
+    beta: float = 1.0,
+    seed: int | None = None,
+) -> VAE:
+    """A :class:`VAE` with the course's convolutional encoder and decoder (see :mod:`vae_helpers.models`)."""
+    encoder = build_encoder(input_shape, latent_dim, filters, dense_units, variational=True)
+    decoder = build_decoder(input_shape, latent_dim, filters)
+    vae = VAE(encoder, decoder, beta=beta, seed=seed, name="vae")
+    vae.build((None, *input_shape))
+    return vae
+
+
+def load_vae(path) -> VAE:
+    """Load a VAE saved with ``vae.save(path)`` (a ``.keras`` file), with ``safe_mode=True``."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix != ".keras" or not path.is_file():
+        raise ValueError(f"`path` must be an existing .keras file saved from a VAE. Received: path={str(path)!r}")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:
+        raise ValueError(f"`path` is not a loadable saved VAE ({type(exc).__name__}: {exc}). Received: path={str(path)!r}") from exc
+    if not isinstance(model, VAE):
+        raise ValueError(f"`path` holds a {type(model).__name__}, not a VAE. Received: path={str(path)!r}")
+    return model
