@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib
 
 from .animation import latent_frames, render_image_frames, render_scatter_frames, write_gif
-from .data import DATASETS, FASHION_MNIST_CLASSES, DIGIT_CLASSES
+from .data import FASHION_MNIST_CLASSES, DIGIT_CLASSES
 from .plotting import PLOTS_DIR, plot_history, plot_images, save_fig
 from .settings import RunSettings
 from .training import TrainConfig, TrainResult, train_vae
