@@ -29,7 +29,7 @@ def worker(mode: str, out: str) -> dict:
 
     settings = get_settings(mode)
     config = plots_config(settings)
-    report = regenerate_plots(config, out_dir=out, retrain=True, verbose=2 if mode == "full" else 0)
+    report = regenerate_plots(config, out_dir=out, retrain=True, verbose=1 if mode == "full" else 0)
     return {"seconds": report.seconds, "entry": str(report.result.path), "epochs": config.epochs,
             "latent_dim": config.latent_dim, "points": int(config.snapshot_images),
             "files": {p.name: p.stat().st_size for p in report.paths}}

@@ -41,3 +41,16 @@ def test_plots_pipeline_smoke_prints_the_split():
     assert re.search(r"peak memory \(max RSS of the regeneration process\): \d+ MB", out)
     assert re.search(r"from scratch [\d.]+ s, warm-started [\d.]+ s", out)
     assert "wrote tsne_animation-3.gif" in out and "wrote animation-3.gif" in out
+
+
+def test_latent_usage_smoke_prints_both_tables():
+    out = run("latent_usage.py", "--smoke")
+    rows = re.findall(r"^\| (2|16) \| (keras_example|course) \| ([\d.]+) \| (-?[\d.]+) \| ([\d.]+) \| ([\d.]+) "
+                      r"\| (\d+)/(\d+) \| ([\d/, ]+) \| ([\d.]+|nan) \|$", out, re.M)
+    assert [(d, arch) for d, arch, *_ in rows] == [("2", "keras_example"), ("2", "course"),
+                                                  ("16", "keras_example"), ("16", "course")]
+    for d, arch, neg_elbo, above, neg_iwae, kl, active, dims, dead, s_epoch in rows:
+        assert 0 < float(neg_elbo) < 784 and int(active) <= int(dims) == int(d)
+        assert float(neg_iwae) <= float(neg_elbo) + 5        # IWAE is the tighter bound (up to sampling noise)
+        assert len(dead.split(", ")) == 3                      # conv_0, conv_1, dense
+    assert re.search(r"^\| [\d.]+ \| [\d.]+ \| 50 \| \d+ / \d+ \| \d+ / \d+ \|$", out, re.M)   # binarized MNIST, k = 50

@@ -62,7 +62,7 @@ def test_subset_larger_than_split_keeps_everything():
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"`name` must be one of mnist, fashion_mnist, digits. Received: name='cifar10'"):
+    with pytest.raises(ValueError, match=r"`name` must be one of mnist, fashion_mnist, digits, binarized_mnist. Received: name='cifar10'"):
         data.load_dataset("cifar10")
 
 
@@ -89,3 +89,31 @@ def test_failed_download_says_how_to_provide_the_data_offline(monkeypatch, tmp_p
     assert "Could not fetch the 'fashion_mnist' dataset" in message
     assert str(tmp_path / "datasets") in message and "KERAS_HOME" in message
     assert isinstance(info.value.__cause__, Exception)
+
+
+def test_binarize_is_deterministic_and_keeps_the_grey_level_as_a_probability():
+    x = np.full((200, 28, 28, 1), 0.3, dtype=np.float32)
+    a, b = data.binarize(x), data.binarize(x)
+    np.testing.assert_array_equal(a, b)
+    assert set(np.unique(a)) == {0.0, 1.0} and a.mean() == pytest.approx(0.3, abs=0.005)
+    assert not np.array_equal(a, data.binarize(x, seed=7))
+    np.testing.assert_array_equal(data.binarize(np.array([0.0, 1.0, 1.0])), [0.0, 1.0, 1.0])
+
+
+def test_binarize_rejects_pixels_outside_0_1():
+    with pytest.raises(ValueError, match=r"`x` must be a non-empty array of grey levels in \[0, 1\]"):
+        data.binarize(np.array([0.0, 255.0]))
+
+
+def test_binarized_mnist_is_a_fixed_draw_of_mnist_and_subsets_do_not_change_it():
+    full = data.load_dataset("binarized_mnist")
+    mnist = data.load_dataset("mnist")
+    assert full.x_train.shape == (60000, 28, 28, 1) and set(np.unique(full.x_test)) == {0.0, 1.0}
+    np.testing.assert_array_equal(full.y_test, mnist.y_test)
+    # a pixel is 1 about as often as its grey level says, and never where MNIST is black
+    assert full.x_test.mean() == pytest.approx(mnist.x_test.mean(), abs=0.002)
+    assert not full.x_test[mnist.x_test == 0].any()
+    np.testing.assert_array_equal(data.load_dataset("binarized_mnist").x_test, full.x_test)
+    small = data.load_dataset("binarized_mnist", n_test=100, seed=5)
+    rows = [np.flatnonzero((full.x_test == img).all(axis=(1, 2, 3)))[0] for img in small.x_test[:5]]
+    np.testing.assert_array_equal(full.y_test[rows], small.y_test[:5])

@@ -77,3 +77,23 @@ def test_bad_input(x, kwargs, match):
         iwae_per_example(vae, x, **kwargs)
     with pytest.raises(ValueError, match=r"`x` must be a non-empty batch of images"):
         elbo_per_example(vae, np.zeros((0, *SHAPE)))
+
+
+def test_entropy_floor_is_zero_on_binary_pixels_and_log2_per_pixel_at_one_half():
+    from vae_helpers.evaluation import entropy_floor
+
+    binary = np.random.default_rng(0).integers(0, 2, size=(3, 4, 4, 1)).astype("float32")
+    np.testing.assert_allclose(entropy_floor(binary), 0.0, atol=1e-4)
+    np.testing.assert_allclose(entropy_floor(np.full((2, 4, 4, 1), 0.5)), 16 * np.log(2), rtol=1e-9)
+
+
+def test_bernoulli_nll_is_never_below_the_floor_and_equals_it_at_x():
+    from vae_helpers.evaluation import bernoulli_nll, entropy_floor
+
+    rng = np.random.default_rng(1)
+    x = rng.random((5, 6, 6, 1))
+    for p in (rng.random(x.shape), np.clip(x + 0.1, 0, 1), x):
+        assert np.all(bernoulli_nll(x, p) >= entropy_floor(x) - 1e-9)
+    np.testing.assert_allclose(bernoulli_nll(x, x), entropy_floor(x))
+    with pytest.raises(ValueError, match=r"`x` and `probabilities` must be batches of the same shape"):
+        bernoulli_nll(x, x[:2])

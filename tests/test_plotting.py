@@ -72,3 +72,38 @@ def test_history_plot_has_training_and_validation_curves():
     assert len(fig.axes[0].lines) == 2
     with pytest.raises(ValueError, match=r"`metrics` must be keys of `history`"):
         plotting.plot_history({"loss": [1]}, metrics=("kl_loss",))
+
+
+def test_tile_puts_gutters_between_images_only():
+    from vae_helpers.plotting import _tile
+
+    images = np.ones((6, 4, 5), dtype=np.float32)
+    tiled = _tile(images, n_rows=2, n_cols=3, gutter=2, fill=0.5)
+    assert tiled.shape == (2 * 4 + 2, 3 * 5 + 2 * 2)
+    assert np.all(tiled[4:6] == 0.5) and np.all(tiled[:, 5:7] == 0.5)   # one gutter row band, two column bands
+    assert (tiled == 1).sum() == 6 * 4 * 5                              # every pixel of every image kept
+    np.testing.assert_array_equal(_tile(images, 2, 3), np.ones((8, 15)))
+
+
+def test_history_epochs_are_integer_ticks():
+    fig = plotting.plot_history({"loss": [3.0, 2.0, 1.5]})
+    ticks = fig.axes[0].get_xticks()
+    assert np.allclose(ticks, np.round(ticks))
+
+
+def test_decoded_grid_outlines_the_highlighted_cells():
+    images = np.zeros((6, 8, 8))
+    mask = np.array([[True, False, False], [False, False, True]])
+    fig = plotting.plot_decoded_grid(images, np.arange(3.0), np.arange(2.0), highlight=mask)
+    assert len(fig.axes[0].patches) == 2
+    with pytest.raises(ValueError, match=r"`highlight` must have shape \(2, 3\)"):
+        plotting.plot_decoded_grid(images, np.arange(3.0), np.arange(2.0), highlight=mask.T)
+
+
+def test_kl_per_dimension_draws_one_sorted_bar_chart_per_model():
+    fig = plotting.plot_kl_per_dimension({"a": np.array([0.0, 2.0, 1.0]), "b": np.array([3.0, 0.1, 0.0])}, threshold=0.5)
+    assert len(fig.axes) == 2
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert heights == [2.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match=r"`kl_by_model` must name at least one model"):
+        plotting.plot_kl_per_dimension({})

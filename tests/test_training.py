@@ -91,10 +91,13 @@ def test_nan_loss_stops_training_with_a_clear_message():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(dataset="cifar"), r"`dataset` must be one of mnist, fashion_mnist, digits. Received: dataset='cifar'"),
+        (dict(dataset="cifar"), r"`dataset` must be one of mnist, fashion_mnist, digits, binarized_mnist. Received: dataset='cifar'"),
         (dict(latent_dim=0), r"`latent_dim` must be a positive integer. Received: latent_dim=0"),
         (dict(epochs=1.5), r"`epochs` must be a positive integer"),
-        (dict(beta=-0.1), r"`beta` must be a non-negative number. Received: beta=-0.1"),
+        (dict(beta=-0.1), r"`beta` must be a finite non-negative number. Received: beta=-0.1"),
+        (dict(beta=float("inf")), r"`beta` must be a finite non-negative number. Received: beta=inf"),
+        (dict(free_bits=-1.0), r"`free_bits` must be a finite non-negative number. Received: free_bits=-1.0"),
+        (dict(kl_warmup_epochs=-1), r"`kl_warmup_epochs` must be a non-negative integer. Received: kl_warmup_epochs=-1"),
         (dict(learning_rate=0.0), r"`learning_rate` must be a positive float"),
         (dict(n_train=0), r"`n_train` must be a positive integer or None"),
     ],
@@ -121,3 +124,18 @@ def test_snapshots_are_recorded_cached_and_reloaded(tmp_path):
     for key, value in snaps.items():
         np.testing.assert_array_equal(again.snapshots[key], value)
     assert SMALL.key() != config.key() and train_vae(SMALL, cache_dir=tmp_path, verbose=0).snapshots is None
+
+
+def test_warm_up_epochs_become_steps_and_free_bits_reach_the_model():
+    from vae_helpers.training import build_for
+
+    config = TrainConfig(dataset="digits", latent_dim=2, epochs=3, batch_size=64, kl_warmup_epochs=2, free_bits=0.5)
+    vae = build_for(config, (8, 8, 1), n_train=200)   # 4 steps per epoch
+    assert vae.kl_warmup_steps == 8 and vae.free_bits == 0.5
+
+
+def test_epoch_logger_prints_one_line_per_epoch(tmp_path, capsys):
+    train_vae(SMALL, cache_dir=tmp_path, verbose=1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert [line.split(" - ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all("val_loss" in line and "\x1b" not in line for line in lines)

@@ -153,6 +153,65 @@ def test_vae_constructor_bad_input():
         VAE(build_encoder((8, 8, 1), 2), build_decoder((8, 8, 1), 2))
     with pytest.raises(ValueError, match=r"`decoder` must be a Keras model whose input size equals the latent size 2"):
         VAE(enc, build_decoder((8, 8, 1), 3))
-    with pytest.raises(ValueError, match=r"`beta` must be a non-negative number. Received: beta=-1"):
+    with pytest.raises(ValueError, match=r"`beta` must be a finite non-negative number. Received: beta=-1"):
         VAE(enc, build_decoder((8, 8, 1), 2), beta=-1)
     assert vae_lib.build_vae((8, 8, 1), 2).beta == 1.0
+
+
+# -- remedies against posterior collapse: free bits and KL warm-up --
+
+def test_free_bits_charge_each_dimension_at_least_lambda():
+    x = np.ones((2, 4, 4, 1), "float32")
+    logits = np.zeros((2, 4, 4, 1), "float32")
+    # dimension 0: mean 1 in both examples (KL 0.5 each); dimension 1: the prior (KL 0)
+    z_mean = np.array([[1.0, 0.0], [1.0, 0.0]], "float32")
+    z_log_var = np.zeros((2, 2), "float32")
+    rec = 16 * np.log(2)
+    plain = vae_losses(x, logits, z_mean, z_log_var, beta=1.0)
+    assert float(plain["loss"]) == pytest.approx(rec + 0.5, rel=1e-6)
+    # lambda = 0.2: dimension 0 pays 0.5 (above lambda), dimension 1 pays 0.2 instead of 0
+    freed = vae_losses(x, logits, z_mean, z_log_var, beta=1.0, free_bits=0.2)
+    assert float(freed["loss"]) == pytest.approx(rec + 0.5 + 0.2, rel=1e-6)
+    assert float(freed["kl_loss"]) == pytest.approx(0.5, rel=1e-6)  # the reported KL is the true one
+    # lambda = 1 with beta = 2: both dimensions are charged 1 nat, times beta
+    assert float(vae_losses(x, logits, z_mean, z_log_var, beta=2.0, free_bits=1.0)["loss"]) == pytest.approx(rec + 4.0, rel=1e-6)
+
+
+def test_kl_weight_ramps_linearly_during_warm_up_then_stays_at_beta():
+    vae = build_vae((8, 8, 1), latent_dim=2, beta=2.0, seed=0, kl_warmup_steps=4)
+    vae.compile(optimizer="adam")
+    vae.optimizer.build(vae.trainable_variables)
+    weights = []
+    for step in (0, 1, 2, 4, 10):
+        vae.optimizer.iterations.assign(step)
+        weights.append(float(vae.kl_weight()))
+    np.testing.assert_allclose(weights, [0.0, 0.5, 1.0, 2.0, 2.0])
+    assert build_vae((8, 8, 1), latent_dim=2, beta=2.0).kl_weight() == 2.0  # no warm-up: beta
+
+
+def test_warm_up_changes_the_training_loss_but_not_the_validation_loss():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).random((64, 8, 8, 1), dtype=np.float32).round()
+    vae = build_vae((8, 8, 1), latent_dim=2, seed=0, kl_warmup_steps=1000)
+    vae.compile(optimizer="adam")
+    history = vae.fit(x, epochs=1, batch_size=32, validation_data=(x,), verbose=0).history
+    # during warm-up the KL weight is below 1, so the training loss is below rec + KL
+    assert history["loss"][0] < history["reconstruction_loss"][0] + history["kl_loss"][0]
+    assert history["val_loss"][0] == pytest.approx(history["val_reconstruction_loss"][0] + history["val_kl_loss"][0], rel=1e-4)
+
+
+def test_remedy_settings_survive_a_keras_file_round_trip(tmp_path):
+    vae = build_vae((8, 8, 1), latent_dim=2, seed=3, kl_warmup_steps=7, free_bits=0.25)
+    vae.save(tmp_path / "vae.keras")
+    loaded = load_vae(tmp_path / "vae.keras")
+    assert (loaded.kl_warmup_steps, loaded.free_bits) == (7, 0.25)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(free_bits=-0.1), r"`free_bits` must be a finite non-negative number. Received: free_bits=-0.1"),
+    (dict(beta=float("inf")), r"`beta` must be a finite non-negative number. Received: beta=inf"),
+    (dict(kl_warmup_steps=-1), r"`kl_warmup_steps` must be a non-negative integer. Received: kl_warmup_steps=-1"),
+])
+def test_remedy_settings_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_vae((8, 8, 1), latent_dim=2, **kwargs)

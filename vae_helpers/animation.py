@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from .latent import _as_codes, _check_int, procrustes_align, tsne_2d
 from .models import predict_images, run_batched
-from .plotting import _as_images, _tile, plot_latent_scatter
+from .plotting import GUTTER_GREY, GUTTER_PX, _as_images, _tile, plot_latent_scatter
 
 
 # -- callbacks --
@@ -270,7 +270,8 @@ def render_image_frames(images_per_epoch: Sequence[np.ndarray], epochs: Sequence
         padded[:n] = batch
         ax.clear()
         ax.axis("off")
-        ax.imshow(_tile(padded, n_rows, n_cols), cmap="binary", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.imshow(_tile(padded, n_rows, n_cols, gutter=GUTTER_PX, fill=GUTTER_GREY * vmax), cmap="binary", vmin=0, vmax=vmax,
+                  interpolation="nearest")
         caption.set_text(f"epoch {epoch}")
         out.append(_to_rgb(canvas))
     return out

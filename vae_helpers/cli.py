@@ -55,12 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run_notebooks)
 
     from .data import DATASETS
+    from .figures import PLOTS_EPOCHS
     from .plotting import PLOTS_DIR
 
     plots = sub.add_parser("plots", help="train (or load from the cache) a VAE and regenerate the README figures")
     plots.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
     plots.add_argument("--latent-dim", type=int, default=16, help="latent dimensions (2 plots the latent directly)")
-    plots.add_argument("--epochs", type=int, default=30, help="epochs in full mode (smoke mode caps them)")
+    plots.add_argument("--epochs", type=int, default=PLOTS_EPOCHS, help="epochs in full mode (smoke mode caps them)")
     plots.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
     plots.add_argument("--seed", type=int, default=42)
     plots.add_argument("--out", default=str(PLOTS_DIR), help="output folder (default: the repository's plots/)")

@@ -1,12 +1,15 @@
 """Datasets for the course: MNIST, Fashion-MNIST (through the real Keras loaders) and 8x8 digits.
 
 Every loader returns images as float32 in [0, 1] with a channel axis, integer labels,
-and the human-readable class names.
+and the human-readable class names. ``binarized_mnist`` is MNIST with every pixel drawn once
+as a Bernoulli sample of its grey level, with a fixed seed (a *static* binarization, the usual
+benchmark for likelihoods in nats): a Bernoulli decoder is then a proper likelihood.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +19,8 @@ FASHION_MNIST_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-DATASETS = ("mnist", "fashion_mnist", "digits")
+DATASETS = ("mnist", "fashion_mnist", "digits", "binarized_mnist")
+BINARIZATION_SEED = 1234  # fixes the one Bernoulli draw per pixel of binarized_mnist
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -73,6 +77,15 @@ def _load_keras(name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
         ) from exc
 
 
+def binarize(x: np.ndarray, seed: int | Sequence[int] = BINARIZATION_SEED) -> np.ndarray:
+    """Draw each pixel once: 1 with probability equal to its grey level in [0, 1], else 0."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.size == 0 or not (np.all(x >= 0) and np.all(x <= 1)):
+        raise ValueError("`x` must be a non-empty array of grey levels in [0, 1]. "
+                         f"Received: x with range [{x.min() if x.size else None}, {x.max() if x.size else None}]")
+    return (np.random.default_rng(seed).random(x.shape, dtype=np.float32) < x).astype(np.float32)
+
+
 def _load_digits(seed: int = 0) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """scikit-learn's bundled 8x8 digits, split 80/20 with a fixed permutation."""
     from sklearn.datasets import load_digits
@@ -106,7 +119,7 @@ def load_dataset(
     """Load ``name`` (one of :data:`DATASETS`) scaled to [0, 1] with a channel axis.
 
     Args:
-        name: ``"mnist"``, ``"fashion_mnist"`` or ``"digits"`` (offline, 8x8).
+        name: ``"mnist"``, ``"fashion_mnist"``, ``"digits"`` (offline, 8x8) or ``"binarized_mnist"``.
         n_train: keep a random subset of this many training images (None: all).
         n_test: keep a random subset of this many test images (None: all).
         seed: seed of the subset choice; the same seed gives the same subset.
@@ -119,9 +132,12 @@ def load_dataset(
         (x_train, y_train), (x_test, y_test) = _load_digits()
         max_value, class_names = 16.0, DIGIT_CLASSES
     else:
-        (x_train, y_train), (x_test, y_test) = _load_keras(name)
+        (x_train, y_train), (x_test, y_test) = _load_keras("mnist" if name == "binarized_mnist" else name)
         max_value = 255.0
         class_names = FASHION_MNIST_CLASSES if name == "fashion_mnist" else DIGIT_CLASSES
+    if name == "binarized_mnist":  # binarize the whole splits first, so a subset never changes an image
+        x_train = binarize(x_train / max_value, seed=[BINARIZATION_SEED, 0]) * max_value
+        x_test = binarize(x_test / max_value, seed=[BINARIZATION_SEED, 1]) * max_value
     # One stream per split, so the test subset does not depend on `n_train`.
     x_train, y_train = _subset(x_train, y_train, n_train, np.random.default_rng([seed, 0]))
     x_test, y_test = _subset(x_test, y_test, n_test, np.random.default_rng([seed, 1]))

@@ -2,6 +2,10 @@
 
 The encoder halves the image size with each strided convolution; the decoder mirrors it
 with transposed convolutions and returns *logits* (apply a sigmoid only for display).
+
+Two named architectures differ only in the encoder's dense layer. The Keras VAE example uses a
+16-unit ReLU layer, sized for its 2-D latent; with a 16-D latent most of those 16 units die
+(never positive), which cuts most latent dimensions off from the image. The course uses 256.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ import numpy as np
 from keras import layers
 from scipy import special
 
+DENSE_UNITS = 256  # the course's encoder dense layer
+ARCHITECTURES = {
+    "course": {"filters": (32, 64), "dense_units": DENSE_UNITS},
+    "keras_example": {"filters": (32, 64), "dense_units": 16},  # the Keras VAE example's encoder
+}
 
 def _check_positive_int(arg: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -51,7 +60,7 @@ def build_encoder(
     input_shape: Sequence[int],
     latent_dim: int,
     filters: Sequence[int] = (32, 64),
-    dense_units: int = 16,
+    dense_units: int = DENSE_UNITS,
     variational: bool = False,
     name: str = "encoder",
 ) -> keras.Model:

@@ -11,8 +11,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 PLOTS_DIR = Path(__file__).resolve().parent.parent / "plots"
+GUTTER_PX, GUTTER_GREY = 2, 0.15  # light-grey lines between tiled images, so each one reads on its own
 
 
 def save_fig(fig: Figure, name: str, folder: str | Path = PLOTS_DIR, dpi: int = 100) -> Path:
@@ -35,11 +37,24 @@ def _as_images(images: np.ndarray, arg: str = "images") -> np.ndarray:
     return images
 
 
-def _tile(images: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
-    """Tile ``n_rows * n_cols`` images into one array (row-major)."""
+def _tile(images: np.ndarray, n_rows: int, n_cols: int, gutter: int = 0, fill: float = 0.0) -> np.ndarray:
+    """Tile ``n_rows * n_cols`` images into one array (row-major), ``gutter`` pixels of ``fill`` between them."""
+    images = images[: n_rows * n_cols]
+    if gutter:
+        pad = [(0, 0), (0, gutter), (0, gutter)] + [(0, 0)] * (images.ndim - 3)
+        images = np.pad(images, pad, constant_values=fill)
     h, w = images.shape[1:3]
-    grid = images[: n_rows * n_cols].reshape(n_rows, n_cols, h, w, *images.shape[3:])
-    return grid.swapaxes(1, 2).reshape(n_rows * h, n_cols * w, *images.shape[3:])
+    grid = images.reshape(n_rows, n_cols, h, w, *images.shape[3:])
+    grid = grid.swapaxes(1, 2).reshape(n_rows * h, n_cols * w, *images.shape[3:])
+    return grid[: grid.shape[0] - gutter, : grid.shape[1] - gutter] if gutter else grid
+
+
+def _frame(ax) -> None:
+    """Hide the ticks and draw a thin light-grey frame, so that white-background images stay apart."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color("0.8")
 
 
 def plot_images(images: np.ndarray, n_cols: int = 10, titles: Sequence[str] | None = None,
@@ -49,11 +64,13 @@ def plot_images(images: np.ndarray, n_cols: int = 10, titles: Sequence[str] | No
     n_rows = -(-len(images) // n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * scale, n_rows * scale * 1.15), squeeze=False)
     for i, ax in enumerate(axes.flat):
-        ax.axis("off")
         if i < len(images):
             ax.imshow(images[i], cmap="binary", vmin=0, vmax=1)
+            _frame(ax)
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
+        else:
+            ax.axis("off")
     fig.tight_layout()
     return fig
 
@@ -71,7 +88,7 @@ def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, n: 
     for row, (batch, label) in enumerate([(originals, "original"), (reconstructions, "reconstruction")]):
         for i in range(n):
             axes[row, i].imshow(batch[i], cmap="binary", vmin=0, vmax=1)
-            axes[row, i].axis("off")
+            _frame(axes[row, i])
         axes[row, 0].set_title(label, fontsize=9, loc="left")
     fig.tight_layout()
     return fig
@@ -105,8 +122,11 @@ def plot_latent_scatter(z: np.ndarray, labels: np.ndarray, class_names: Sequence
 
 
 def plot_decoded_grid(images: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray,
-                      size: float = 8, title: str | None = None) -> Figure:
-    """Tile images decoded at :func:`latent_grid` points, labelling rows and columns with their z values."""
+                      size: float = 8, title: str | None = None, highlight: np.ndarray | None = None) -> Figure:
+    """Tile images decoded at :func:`latent_grid` points, labelling rows and columns with their z values.
+
+    ``highlight``: optional boolean array ``(len(grid_y), len(grid_x))``; those cells get a red outline.
+    """
     images = _as_images(images)
     n_rows, n_cols = len(grid_y), len(grid_x)
     if len(images) != n_rows * n_cols:
@@ -114,11 +134,18 @@ def plot_decoded_grid(images: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray
                          f"Received: {len(images)}")
     h, w = images.shape[1:3]
     fig, ax = plt.subplots(figsize=(size, size * n_rows * h / (n_cols * w)))
-    ax.imshow(_tile(images, n_rows, n_cols), cmap="binary", vmin=0, vmax=1)
-    ax.set_xticks(np.arange(n_cols) * w + (w - 1) / 2, [f"{v:.1f}" for v in grid_x], fontsize=7)
-    ax.set_yticks(np.arange(n_rows) * h + (h - 1) / 2, [f"{v:.1f}" for v in grid_y], fontsize=7)
+    ax.imshow(_tile(images, n_rows, n_cols, GUTTER_PX, GUTTER_GREY), cmap="binary", vmin=0, vmax=1)
+    ax.set_xticks(np.arange(n_cols) * (w + GUTTER_PX) + (w - 1) / 2, [f"{v:.1f}" for v in grid_x], fontsize=7)
+    ax.set_yticks(np.arange(n_rows) * (h + GUTTER_PX) + (h - 1) / 2, [f"{v:.1f}" for v in grid_y], fontsize=7)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
+    if highlight is not None:
+        highlight = np.asarray(highlight, dtype=bool)
+        if highlight.shape != (n_rows, n_cols):
+            raise ValueError(f"`highlight` must have shape {(n_rows, n_cols)}. Received: highlight.shape={highlight.shape}")
+        for row, col in zip(*np.nonzero(highlight)):
+            ax.add_patch(plt.Rectangle((col * (w + GUTTER_PX) - 0.5, row * (h + GUTTER_PX) - 0.5), w, h,
+                                       fill=False, edgecolor="red", linewidth=1.2))
     if title:
         ax.set_title(title)
     return fig
@@ -148,10 +175,35 @@ def plot_history(history: dict[str, Sequence[float]], metrics: Sequence[str] = (
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], "s--", ms=3, label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric.replace("_", " "))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kl_per_dimension(kl_by_model: dict[str, np.ndarray], threshold: float | None = None) -> Figure:
+    """One bar chart per model: the KL of each latent dimension in nats, largest first.
+
+    Args:
+        kl_by_model: model name -> KL per dimension (``diagnostics.kl_per_dimension``).
+        threshold: optional height of a dashed reference line.
+    """
+    if not kl_by_model:
+        raise ValueError("`kl_by_model` must name at least one model. Received: {}")
+    fig, axes = plt.subplots(1, len(kl_by_model), figsize=(3.6 * len(kl_by_model), 3.0), sharey=True, squeeze=False)
+    for ax, (name, kl) in zip(axes[0], kl_by_model.items()):
+        kl = np.sort(np.asarray(kl, dtype=float))[::-1]
+        ax.bar(np.arange(1, len(kl) + 1), kl, color="tab:blue")
+        if threshold is not None:
+            ax.axhline(threshold, color="grey", linestyle="--", linewidth=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("latent dimension, by KL")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3, axis="y")
+    axes[0, 0].set_ylabel("KL (nats)")
     fig.tight_layout()
     return fig

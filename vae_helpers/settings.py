@@ -23,7 +23,7 @@ class RunSettings:
         n_train: training images to use, or ``None`` for the whole split.
         n_test: test images to use, or ``None`` for the whole split.
         max_epochs: cap applied by :meth:`epochs`, or ``None`` for no cap.
-        verbose: Keras ``fit`` verbosity (1 = progress bar, 0 = quiet).
+        verbose: training output (1 = one line per epoch, 0 = quiet).
     """
 
     mode: str

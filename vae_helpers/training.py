@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from . import __version__
 from .data import DATASETS, load_dataset
+from .models import DENSE_UNITS
 from .vae import VAE, build_vae
 
 CACHE_ENV = "VAE_COURSE_CACHE"
@@ -39,14 +41,16 @@ class TrainConfig:
     latent_dim: int = 2
     beta: float = 1.0
     epochs: int = 30
-    batch_size: int = 64               # more updates per epoch; no slower per image on CPU
+    batch_size: int = 128
     seed: int = 42
     n_train: int | None = None
     n_test: int | None = None
     learning_rate: float = 3e-3        # peak learning rate of Adam
     lr_schedule: str = "cosine"        # "cosine": decay to 2% of the peak over all epochs; or "constant"
     filters: tuple[int, ...] = (32, 64)
-    dense_units: int = 16
+    dense_units: int = DENSE_UNITS     # 16 is the Keras example's (models.ARCHITECTURES)
+    kl_warmup_epochs: int = 0          # KL weight ramps from 0 to beta over these epochs (Bowman et al. 2016)
+    free_bits: float = 0.0             # nats of KL per dimension left unpenalized (Kingma et al. 2016)
     jit_compile: bool = False          # XLA is ~2x slower on CPU here (benchmarks/cpu_levers.py)
     steps_per_execution: int = 1
     snapshot_images: int = 0           # test images whose encoder means are recorded every epoch
@@ -59,7 +63,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        for name in ("snapshot_images", "snapshot_samples"):
+        for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"`{name}` must be a non-negative integer. Received: {name}={value!r}")
@@ -67,8 +71,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"`{name}` must be a positive integer or None. Received: {name}={value!r}")
-        if not (isinstance(self.beta, (int, float)) and not isinstance(self.beta, bool) and self.beta >= 0):
-            raise ValueError(f"`beta` must be a non-negative number. Received: beta={self.beta!r}")
+        for name in ("beta", "free_bits"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"`{name}` must be a finite non-negative number. Received: {name}={value!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"`lr_schedule` must be one of cosine, constant. Received: lr_schedule={self.lr_schedule!r}")
         if not (isinstance(self.learning_rate, float) and self.learning_rate > 0):
@@ -91,6 +97,45 @@ class TrainResult:
     from_cache: bool
     path: Path | None = field(default=None)
     snapshots: dict[str, np.ndarray] | None = field(default=None)
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Print one line per epoch: its number, seconds and every logged value (no progress bar)."""
+
+    def __init__(self, digits: int = 2):
+        super().__init__()
+        self.digits = digits
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        order = ("loss", "reconstruction_loss", "kl_loss")
+        keys = sorted((k for k in (logs or {}) if k != "learning_rate"),
+                      key=lambda k: (k.startswith("val_"), order.index(k.removeprefix("val_")) if k.removeprefix("val_") in order else 9, k))
+        values = " - ".join(f"{k} {float(logs[k]):.{self.digits}f}" for k in keys)
+        total = self.params.get("epochs", "?")
+        print(f"epoch {epoch + 1:>{len(str(total))}}/{total} - {time.perf_counter() - self._start:.0f} s - {values}",
+              flush=True)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Record the wall time of every epoch (training and validation), in seconds."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def progress_callbacks(verbose: int) -> list[keras.callbacks.Callback]:
+    """Callbacks for ``fit(..., verbose=0)`` that print one line per epoch when ``verbose`` is 1."""
+    return [EpochLogger()] if verbose == 1 else []
 
 
 class NaNLossError(FloatingPointError):
@@ -133,15 +178,25 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def make_optimizer(learning_rate: float, schedule: str = "cosine", total_steps: int | None = None):
+    """Adam at ``learning_rate``, constant or decayed along a cosine to 2% of it over ``total_steps``."""
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"`schedule` must be one of cosine, constant. Received: schedule={schedule!r}")
+    if schedule == "cosine":
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+            raise ValueError(f"`total_steps` must be a positive integer for a cosine schedule. Received: total_steps={total_steps!r}")
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps, alpha=0.02)
+    return keras.optimizers.Adam(learning_rate)
+
+
 def build_for(config: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -> VAE:
     """A fresh VAE for ``config``, compiled for ``n_train`` training images (weights seeded by ``config.seed``)."""
     keras.utils.set_random_seed(config.seed)
-    vae = build_vae(image_shape, config.latent_dim, config.filters, config.dense_units, config.beta, seed=config.seed)
-    learning_rate = config.learning_rate
-    if config.lr_schedule == "cosine":
-        steps = config.epochs * math.ceil(n_train / config.batch_size)
-        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps, alpha=0.02)
-    vae.compile(optimizer=keras.optimizers.Adam(learning_rate),
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    vae = build_vae(image_shape, config.latent_dim, config.filters, config.dense_units, config.beta, seed=config.seed,
+                    kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch, free_bits=config.free_bits)
+    optimizer = make_optimizer(config.learning_rate, config.lr_schedule, config.epochs * steps_per_epoch)
+    vae.compile(optimizer=optimizer,
                 jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
     return vae
 
@@ -210,7 +265,7 @@ def train_vae(
         config: what to train (dataset, sizes, epochs, seed...).
         cache_dir: cache folder (default: :func:`default_cache_dir`); ``False``-y paths are not allowed.
         retrain: ignore an existing entry and train again (the entry is replaced).
-        verbose: Keras ``fit`` verbosity (1 shows a progress bar).
+        verbose: 0 quiet, 1 one line per epoch (:class:`EpochLogger`), 2 Keras's own progress bar.
         callbacks: extra Keras callbacks for ``fit`` (they do not run when the model is loaded).
     """
     if not isinstance(config, TrainConfig):
@@ -226,10 +281,13 @@ def train_vae(
 
     vae = build_for(config, ds.image_shape, len(ds.x_train))
     snapshot_callbacks, state = _snapshot_callbacks(config, ds) if _wants_snapshots(config) else ([], None)
+    timer = EpochTimer()  # first, so that its epoch times leave out the snapshots
     fit = vae.fit(ds.x_train, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
-                  validation_data=(ds.x_test,), verbose=verbose,
-                  callbacks=[StopOnNaN(), *snapshot_callbacks, *(callbacks or [])])
+                  validation_data=(ds.x_test,), verbose=1 if verbose == 2 else 0,
+                  callbacks=[timer, StopOnNaN(), *snapshot_callbacks, *progress_callbacks(verbose),
+                             *(callbacks or [])])
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    history["epoch_seconds"] = timer.seconds
     snapshots = _collect_snapshots(state, ds) if state else None
 
     cache_dir.mkdir(parents=True, exist_ok=True)

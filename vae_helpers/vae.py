@@ -6,6 +6,11 @@ decoder outputs Bernoulli *logits* of p(x|z). The loss is the negative ELBO:
     loss = reconstruction_loss + beta * kl_loss
     reconstruction_loss = -log p(x|z), summed over pixels, averaged over the batch
     kl_loss = KL(q(z|x) || N(0, I)), summed over latent dimensions, averaged over the batch
+
+Two remedies against posterior collapse change only the *training* objective (validation
+always reports the loss above): KL warm-up (Bowman et al. 2016) multiplies beta by a weight
+that grows linearly from 0 to 1 over the first steps, and free bits (Kingma et al. 2016)
+charge each latent dimension at least ``free_bits`` nats of KL.
 """
 
 from __future__ import annotations
@@ -16,7 +21,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
-from .models import build_decoder, build_encoder, predict_images, run_batched
+from .models import DENSE_UNITS, build_decoder, build_encoder, predict_images, run_batched
+
+
+def _check_seed(seed) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise ValueError(f"Invalid value received for argument `seed`. Expected an integer or None. Received: seed={seed!r}")
+    return None if seed is None else int(seed)
 
 
 @keras.saving.register_keras_serializable(package="vae_helpers")
@@ -36,9 +47,7 @@ class Sampling(layers.Layer):
 
     def __init__(self, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise ValueError(f"Invalid value received for argument `seed`. Expected an integer or None. Received: seed={seed!r}")
-        self.seed = None if seed is None else int(seed)
+        self.seed = _check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs):
@@ -53,9 +62,14 @@ class Sampling(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+def kl_per_dimension(z_mean, z_log_var):
+    """KL(N(z_mean, exp(z_log_var)) || N(0, 1)) of each latent dimension of each example."""
+    return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+
+
 def kl_divergence(z_mean, z_log_var):
     """KL(N(z_mean, exp(z_log_var)) || N(0, I)) per example, summed over latent dimensions."""
-    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+    return ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1)
 
 
 def bernoulli_log_likelihood(x, logits):
@@ -64,12 +78,18 @@ def bernoulli_log_likelihood(x, logits):
     return -ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
 
 
-def vae_losses(x, logits, z_mean, z_log_var, beta: float = 1.0) -> dict:
-    """The three batch losses: ``loss = reconstruction_loss + beta * kl_loss`` (each a batch mean)."""
+def vae_losses(x, logits, z_mean, z_log_var, beta=1.0, free_bits: float = 0.0) -> dict:
+    """The three batch losses: ``loss = reconstruction_loss + beta * kl_loss`` (each a batch mean).
+
+    With ``free_bits > 0`` the loss charges each dimension ``max(free_bits, its batch-mean KL)``
+    instead; ``kl_loss`` always reports the true KL.
+    """
     x, logits, z_mean, z_log_var = (ops.cast(t, "float32") for t in (x, logits, z_mean, z_log_var))
     reconstruction_loss = -ops.mean(bernoulli_log_likelihood(x, logits))
-    kl_loss = ops.mean(kl_divergence(z_mean, z_log_var))
-    return {"loss": reconstruction_loss + beta * kl_loss,
+    kl_j = ops.mean(kl_per_dimension(z_mean, z_log_var), axis=0)   # batch-mean KL of each dimension
+    kl_loss = ops.sum(kl_j)
+    kl_charged = ops.sum(ops.maximum(kl_j, free_bits))             # = kl_loss when free_bits = 0
+    return {"loss": reconstruction_loss + beta * kl_charged,
             "reconstruction_loss": reconstruction_loss, "kl_loss": kl_loss}
 
 
@@ -82,20 +102,25 @@ class VAE(keras.Model):
         decoder: model from a latent code to image logits.
         beta: weight of the KL term (1.0 gives the ELBO).
         seed: seed of the sampling layer.
+        kl_warmup_steps: training steps over which the KL weight grows linearly from 0 to ``beta``
+            (0: no warm-up).
+        free_bits: nats of KL per latent dimension that training does not penalize below.
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0,
-                 seed: int | None = None, **kwargs):
+                 seed: int | None = None, kl_warmup_steps: int = 0, free_bits: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(encoder, keras.Model) or len(encoder.outputs) != 2:
             raise ValueError(f"`encoder` must be a Keras model with two outputs [z_mean, z_log_var]. Received: encoder={encoder!r}")
         if not isinstance(decoder, keras.Model) or decoder.input_shape[-1] != encoder.output_shape[0][-1]:
             raise ValueError("`decoder` must be a Keras model whose input size equals the latent size "
                              f"{encoder.output_shape[0][-1]}. Received: decoder={decoder!r}")
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
-            raise ValueError(f"`beta` must be a non-negative number. Received: beta={beta!r}")
+        beta, free_bits = _check_finite_non_negative("beta", beta), _check_finite_non_negative("free_bits", free_bits)
+        if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, (int, np.integer)) or kl_warmup_steps < 0:
+            raise ValueError(f"`kl_warmup_steps` must be a non-negative integer. Received: kl_warmup_steps={kl_warmup_steps!r}")
         self.encoder, self.decoder = encoder, decoder
-        self.beta, self.seed = float(beta), seed
+        self.beta, self.seed = beta, seed
+        self.kl_warmup_steps, self.free_bits = int(kl_warmup_steps), free_bits
         self.latent_dim = int(decoder.input_shape[-1])
         self.sampling = Sampling(seed=seed, name="sampling")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction_loss", "kl_loss")}
@@ -112,10 +137,19 @@ class VAE(keras.Model):
         z_mean, z_log_var = self.encoder(x, training=training)
         return self.decoder(self.sampling([z_mean, z_log_var]), training=training)
 
+    def kl_weight(self):
+        """The KL weight of the current training step: ``beta``, ramped up during a warm-up."""
+        if not self.kl_warmup_steps:
+            return self.beta
+        step = ops.cast(self.optimizer.iterations, "float32")
+        return self.beta * ops.minimum(1.0, step / self.kl_warmup_steps)
+
     def compute_vae_losses(self, x, training: bool = False) -> dict:
         """Encode, sample with the reparameterization trick, decode, and return :func:`vae_losses`."""
         z_mean, z_log_var = self.encoder(x, training=training)
         logits = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
+        if training:  # the training objective, with the warm-up and free bits if any
+            return vae_losses(x, logits, z_mean, z_log_var, self.kl_weight(), self.free_bits)
         return vae_losses(x, logits, z_mean, z_log_var, self.beta)
 
     def _update_trackers(self, losses: dict) -> dict:
@@ -167,6 +201,8 @@ class VAE(keras.Model):
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "beta": self.beta,
             "seed": self.seed,
+            "kl_warmup_steps": self.kl_warmup_steps,
+            "free_bits": self.free_bits,
         }
 
     @classmethod
@@ -177,18 +213,28 @@ class VAE(keras.Model):
         return cls(**config)
 
 
+def _check_finite_non_negative(arg: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value < np.inf:
+        raise ValueError(f"`{arg}` must be a finite non-negative number. Received: {arg}={value!r}")
+    return float(value)
+
+
 def build_vae(
     input_shape: Sequence[int],
     latent_dim: int = 2,
     filters: Sequence[int] = (32, 64),
-    dense_units: int = 16,
+    dense_units: int = DENSE_UNITS,
     beta: float = 1.0,
     seed: int | None = None,
+    **vae_kwargs,
 ) -> VAE:
-    """A :class:`VAE` with the course's convolutional encoder and decoder (see :mod:`vae_helpers.models`)."""
+    """A :class:`VAE` with the course's convolutional encoder and decoder (see :mod:`vae_helpers.models`).
+
+    ``vae_kwargs`` (``kl_warmup_steps``, ``free_bits``) are passed to :class:`VAE`.
+    """
     encoder = build_encoder(input_shape, latent_dim, filters, dense_units, variational=True)
     decoder = build_decoder(input_shape, latent_dim, filters)
-    vae = VAE(encoder, decoder, beta=beta, seed=seed, name="vae")
+    vae = VAE(encoder, decoder, beta=beta, seed=seed, name="vae", **vae_kwargs)
     vae.build((None, *input_shape))
     return vae
 

@@ -1,0 +1,109 @@
+"""Is the latent space used? Active dimensions, KL per dimension and dead ReLU units.
+
+*Posterior collapse* is a VAE whose approximate posterior q(z|x) equals the prior in some (or
+all) latent dimensions: those dimensions carry no information about x and cost nothing in KL.
+Three measurements tell it apart from a healthy model:
+
+- **active dimensions** (Burda et al. 2016): dimension j is active when the variance over the
+  data of its encoder mean, ``Var_x(E_q[z_j])``, exceeds ``0.01``;
+- **KL per dimension**: ``KL(q(z_j|x) || N(0, 1))`` averaged over the data; an inactive
+  dimension has a KL near 0;
+- **dead units**: ReLU units that are never positive on any input; they pass no signal and no
+  gradient, so a narrow layer with many of them can cut the latent off from the image.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from .models import run_batched
+
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016), section 5.2
+
+
+def _as_codes(arg: str, z) -> np.ndarray:
+    z = np.asarray(z, dtype="float64")
+    if z.ndim != 2 or len(z) < 2 or not np.all(np.isfinite(z)):
+        raise ValueError(f"`{arg}` must be a finite array (n, latent_dim) with n >= 2. "
+                         f"Received: {arg} of shape {z.shape}")
+    return z
+
+
+def active_dimensions(z_mean, threshold: float = ACTIVE_THRESHOLD) -> tuple[int, np.ndarray]:
+    """Number of latent dimensions whose encoder mean varies over the data, and each variance.
+
+    Args:
+        z_mean: encoder means ``E_q[z]`` of many inputs, shape ``(n, latent_dim)``.
+        threshold: a dimension is active when its variance exceeds this (0.01 in Burda et al.).
+    """
+    variance = _as_codes("z_mean", z_mean).var(axis=0)
+    return int((variance > threshold).sum()), variance
+
+
+def kl_per_dimension(z_mean, z_log_var) -> np.ndarray:
+    """``KL(q(z_j|x) || N(0, 1))`` per latent dimension j, averaged over the inputs, in nats."""
+    z_mean, z_log_var = _as_codes("z_mean", z_mean), _as_codes("z_log_var", z_log_var)
+    if z_mean.shape != z_log_var.shape:
+        raise ValueError(f"`z_mean` and `z_log_var` must have the same shape. "
+                         f"Received: {z_mean.shape} and {z_log_var.shape}")
+    return (-0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var))).mean(axis=0)
+
+
+def prior_cell_counts(z_mean, n_bins: int) -> np.ndarray:
+    """Count 2-D codes in an ``n_bins x n_bins`` grid of cells that each hold the same prior mass.
+
+    The cell edges are quantiles of N(0, 1) along each axis, as in the latent manifold; row 0 is
+    the largest ``z_2`` (the manifold's top row), column 0 the smallest ``z_1``. If the codes
+    followed the prior, every cell would hold ``len(z_mean) / n_bins**2`` of them.
+    """
+    from scipy.stats import norm
+
+    z = _as_codes("z_mean", z_mean)
+    if z.shape[1] != 2:
+        raise ValueError(f"`z_mean` must hold 2-D codes. Received: z_mean of shape {z.shape}")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"`n_bins` must be a positive integer. Received: n_bins={n_bins!r}")
+    cell = np.minimum((norm.cdf(z) * n_bins).astype(int), n_bins - 1)
+    counts = np.zeros((n_bins, n_bins), dtype=int)
+    np.add.at(counts, (n_bins - 1 - cell[:, 1], cell[:, 0]), 1)
+    return counts
+
+
+def relu_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers of ``model`` (nested models included) whose activation is ReLU."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found.extend(relu_layers(layer))
+        elif getattr(layer, "activation", None) is keras.activations.relu:
+            found.append(layer)
+    return found
+
+
+def dead_units(model: keras.Model, x, batch_size: int = 512) -> dict[str, tuple[int, int]]:
+    """For every ReLU layer of ``model``: ``(dead, total)`` units never positive on any input in ``x``.
+
+    A unit is one output feature: a neuron of a ``Dense`` layer, a channel of a convolution
+    (dead when it is zero at every position of every input).
+    """
+    layers = relu_layers(model)
+    if not layers:
+        raise ValueError(f"`model` has no ReLU layers. Received: model={model.name!r}")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    probe = keras.Model(inputs, [layer.output for layer in layers])
+    outputs = run_batched(probe, x, batch_size)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    counts = {}
+    for layer, out in zip(layers, outputs):
+        alive = (out.reshape(-1, out.shape[-1]) > 0).any(axis=0)
+        counts[layer.name] = (int((~alive).sum()), int(alive.size))
+    return counts
+
+
+def latent_report(vae, x) -> dict:
+    """Active dimensions, KL per dimension and the encoder's dead units of ``vae`` on images ``x``."""
+    z_mean, z_log_var = vae.encode(x)
+    n_active, variance = active_dimensions(z_mean)
+    return {"active": n_active, "variance": variance, "kl": kl_per_dimension(z_mean, z_log_var),
+            "dead_units": dead_units(vae.encoder, x)}
