@@ -8,7 +8,8 @@ set by vae_helpers.evaluation and vae_helpers.diagnostics:
 
 - test -ELBO (one sample of z per image) and the IWAE bound with k samples, in nats per image,
   with the floor sum_d H(x_d) that no Bernoulli decoder can beat on grey-level pixels;
-- active dimensions (Burda et al. 2016: variance over the test set of the encoder mean > 0.01);
+- active dimensions (the activity statistic of Burda et al. 2016: variance over the test set of the
+  encoder mean, here above 0.01);
 - dead units of every ReLU layer of the encoder (never positive on any test image);
 - seconds per training epoch (median; from the cache entry's history).
 

@@ -4,8 +4,9 @@
 all) latent dimensions: those dimensions carry no information about x and cost nothing in KL.
 Three measurements tell it apart from a healthy model:
 
-- **active dimensions** (Burda et al. 2016): dimension j is active when the variance over the
-  data of its encoder mean, ``Var_x(E_q[z_j])``, exceeds ``0.01``;
+- **active dimensions** (the criterion of Burda et al. 2016): dimension j is active when the
+  variance over the data of its encoder mean, ``Var_x(E_q[z_j])``, exceeds a small threshold
+  (``ACTIVE_THRESHOLD`` = 0.01 here);
 - **KL per dimension**: ``KL(q(z_j|x) || N(0, 1))`` averaged over the data; an inactive
   dimension has a KL near 0;
 - **dead units**: ReLU units that are never positive on any input; they pass no signal and no
@@ -19,7 +20,7 @@ import numpy as np
 
 from .models import run_batched
 
-ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016), section 5.2
+ACTIVE_THRESHOLD = 0.01  # the course's threshold for Burda et al.'s activity statistic
 
 
 def _as_codes(arg: str, z) -> np.ndarray:
@@ -35,7 +36,7 @@ def active_dimensions(z_mean, threshold: float = ACTIVE_THRESHOLD) -> tuple[int,
 
     Args:
         z_mean: encoder means ``E_q[z]`` of many inputs, shape ``(n, latent_dim)``.
-        threshold: a dimension is active when its variance exceeds this (0.01 in Burda et al.).
+        threshold: a dimension is active when its variance exceeds this.
     """
     variance = _as_codes("z_mean", z_mean).var(axis=0)
     return int((variance > threshold).sum()), variance

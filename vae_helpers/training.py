@@ -102,7 +102,7 @@ class TrainResult:
 class EpochLogger(keras.callbacks.Callback):
     """Print one line per epoch: its number, seconds and every logged value (no progress bar)."""
 
-    def __init__(self, digits: int = 2):
+    def __init__(self, digits: int = 5):
         super().__init__()
         self.digits = digits
 
@@ -113,7 +113,7 @@ class EpochLogger(keras.callbacks.Callback):
         order = ("loss", "reconstruction_loss", "kl_loss")
         keys = sorted((k for k in (logs or {}) if k != "learning_rate"),
                       key=lambda k: (k.startswith("val_"), order.index(k.removeprefix("val_")) if k.removeprefix("val_") in order else 9, k))
-        values = " - ".join(f"{k} {float(logs[k]):.{self.digits}f}" for k in keys)
+        values = " - ".join(f"{k} {float(logs[k]):.{self.digits}g}" for k in keys)
         total = self.params.get("epochs", "?")
         print(f"epoch {epoch + 1:>{len(str(total))}}/{total} - {time.perf_counter() - self._start:.0f} s - {values}",
               flush=True)
