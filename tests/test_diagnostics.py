@@ -44,9 +44,9 @@ def test_latent_report_of_a_vae_covers_every_relu_layer_of_the_encoder():
 
 
 @pytest.mark.parametrize("z, match", [
-    (np.zeros((1, 3)), r"`z_mean` must be a finite array \(n, latent_dim\) with n >= 2"),
-    (np.full((4, 2), np.nan), r"`z_mean` must be a finite array"),
-    (np.zeros(5), r"Received: z_mean of shape \(5,\)"),
+    (np.zeros((1, 3)), r"`z_mean` must have shape \(n, latent_dim\) with n >= 2. Received: z_mean.shape=\(1, 3\)"),
+    (np.full((4, 2), np.nan), r"`z_mean` must hold only finite values"),
+    (np.zeros(5), r"Received: z_mean.shape=\(5,\)"),
 ])
 def test_bad_codes_name_the_argument(z, match):
     with pytest.raises(ValueError, match=match):
@@ -64,5 +64,5 @@ def test_prior_cell_counts_are_even_for_prior_samples_and_oriented_like_the_mani
     assert counts.sum() == 40000 and np.all(np.abs(counts - 2500) < 250)
     one = diagnostics.prior_cell_counts(np.array([[-3.0, 3.0], [3.0, -3.0]]), 4)
     assert one[0, 0] == 1 and one[3, 3] == 1 and one.sum() == 2   # top-left: small z_1, large z_2
-    with pytest.raises(ValueError, match=r"`z_mean` must hold 2-D codes"):
+    with pytest.raises(ValueError, match=r"`z_mean` must have shape \(n, 2\)"):
         diagnostics.prior_cell_counts(np.zeros((5, 3)), 4)

@@ -18,17 +18,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from . import latent
 from .models import run_batched
 
 ACTIVE_THRESHOLD = 0.01  # the course's threshold for Burda et al.'s activity statistic
 
 
-def _as_codes(arg: str, z) -> np.ndarray:
-    z = np.asarray(z, dtype="float64")
-    if z.ndim != 2 or len(z) < 2 or not np.all(np.isfinite(z)):
-        raise ValueError(f"`{arg}` must be a finite array (n, latent_dim) with n >= 2. "
-                         f"Received: {arg} of shape {z.shape}")
-    return z
+def _as_codes(arg: str, z, dim: int | None = None) -> np.ndarray:
+    """Check finite codes ``(n, d)`` with at least two rows (a variance needs two); return float64."""
+    return latent._as_codes(arg, z, dim=dim, min_rows=2).astype("float64")
 
 
 def active_dimensions(z_mean, threshold: float = ACTIVE_THRESHOLD) -> tuple[int, np.ndarray]:
@@ -60,9 +58,7 @@ def prior_cell_counts(z_mean, n_bins: int) -> np.ndarray:
     """
     from scipy.stats import norm
 
-    z = _as_codes("z_mean", z_mean)
-    if z.shape[1] != 2:
-        raise ValueError(f"`z_mean` must hold 2-D codes. Received: z_mean of shape {z.shape}")
+    z = _as_codes("z_mean", z_mean, dim=2)
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
         raise ValueError(f"`n_bins` must be a positive integer. Received: n_bins={n_bins!r}")
     cell = np.minimum((norm.cdf(z) * n_bins).astype(int), n_bins - 1)
