@@ -56,11 +56,6 @@ def test_test_subset_does_not_depend_on_train_subset():
     np.testing.assert_array_equal(a.x_test, b.x_test)
 
 
-def test_subset_larger_than_split_keeps_everything():
-    ds = data.load_dataset("digits", n_train=10**6)
-    assert len(ds.x_train) == 1437
-
-
 def test_unknown_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"`name` must be one of mnist, fashion_mnist, digits, binarized_mnist. Received: name='cifar10'"):
         data.load_dataset("cifar10")

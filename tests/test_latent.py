@@ -157,7 +157,7 @@ def test_nearest_neighbours_finds_the_closest_codes_first():
         (lambda: latent.latent_arithmetic(np.zeros(3), np.zeros(2), np.zeros(3), [1.0]), r"`class_mean_from` must be one latent code of shape \(3,\)"),
         (lambda: latent.latent_arithmetic(np.zeros(3), np.zeros(3), np.zeros(3), []), r"`alphas` must be a non-empty 1-D sequence"),
         (lambda: latent.nearest_neighbours(np.zeros((2, 3)), np.zeros((5, 2))), r"`z_query` must have shape \(n, 2\).*Received: z_query.shape=\(2, 3\)"),
-        (lambda: latent.nearest_neighbours(np.zeros((2, 2)), np.zeros((5, 2)), k=0), r"`k` must be an integer >= 1. Received: k=0"),
+        (lambda: latent.nearest_neighbours(np.zeros((2, 2)), np.zeros((5, 2)), k=0), r"`k` must be a positive integer. Received: k=0"),
         (lambda: latent.nearest_neighbours(np.zeros((2, 2)), np.zeros((5, 2)), k=6), r"`k` must be at most len\(z_bank\) = 5. Received: k=6"),
         (lambda: latent.pca_2d(np.array([[0.0, np.nan], [1.0, 2.0]])), r"`z` must hold only finite values"),
     ],

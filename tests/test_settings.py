@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from vae_helpers.settings import MODE_ENV, get_settings
@@ -38,5 +39,11 @@ def test_unknown_mode_names_the_variable_and_the_choices(monkeypatch):
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True])
 def test_epochs_rejects_non_positive_integers(bad):
-    with pytest.raises(ValueError, match="Received: full="):
+    with pytest.raises(ValueError, match="`epochs` must be a positive integer. Received: epochs="):
         get_settings("full").epochs(bad)
+
+
+def test_epochs_accepts_numpy_integers_and_names_the_caller_argument():
+    assert get_settings("smoke").epochs(np.int64(5)) == 2
+    with pytest.raises(ValueError, match="`BETA_EPOCHS` must be"):
+        get_settings("full").epochs(0, arg="BETA_EPOCHS")

@@ -98,7 +98,7 @@ def test_nan_loss_stops_training_with_a_clear_message():
         (dict(beta=float("inf")), r"`beta` must be a finite non-negative number. Received: beta=inf"),
         (dict(free_bits=-1.0), r"`free_bits` must be a finite non-negative number. Received: free_bits=-1.0"),
         (dict(kl_warmup_epochs=-1), r"`kl_warmup_epochs` must be a non-negative integer. Received: kl_warmup_epochs=-1"),
-        (dict(learning_rate=0.0), r"`learning_rate` must be a positive float"),
+        (dict(learning_rate=0.0), r"`learning_rate` must be a finite positive number"),
         (dict(n_train=0), r"`n_train` must be a positive integer or None"),
     ],
 )

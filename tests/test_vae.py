@@ -135,7 +135,7 @@ def test_loading_something_that_is_not_a_vae_fails_clearly(tmp_path):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda v: v.decode(np.zeros((2, 5))), r"`z` must have shape \(n, 2\). Received: z.shape=\(2, 5\)"),
+        (lambda v: v.decode(np.zeros((2, 5))), r"`z` must be a numeric array of shape \(n, 2\). Received: z.shape=\(2, 5\)"),
         (lambda v: v.sample(0), r"`n` must be a positive integer. Received: n=0"),
         (lambda v: v.sample(2.5), r"Received: n=2.5"),
     ],

@@ -7,9 +7,8 @@ pixel size with fixed axes and colours, so a GIF shows the model changing, not t
 
 from __future__ import annotations
 
-import os
+import io
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from matplotlib.figure import Figure
 
 from .latent import _as_codes, _check_int, procrustes_align, tsne_2d
 from .models import predict_images, run_batched
-from .plotting import GUTTER_GREY, GUTTER_PX, _as_images, _tile, plot_latent_scatter
+from .plotting import GUTTER_GREY, GUTTER_PX, _as_images, _tile, plot_latent_scatter, write_bytes_atomic
 
 
 # -- callbacks --
@@ -283,8 +282,9 @@ def write_gif(path: str | Path, frames: Sequence[np.ndarray], duration_ms: float
               loop: int = 0) -> Path:
     """Write uint8 RGB ``frames`` as an animated GIF, atomically; return the path.
 
-    The GIF is written to a hidden temporary file in the same folder and moved into place with
-    ``os.replace``, so an interrupted run leaves the old file (or none), never a partial one.
+    The GIF is encoded in memory, written to a hidden temporary file in the same folder and moved
+    into place with ``os.replace``, so an interrupted run leaves the old file (or none), never a
+    partial one; a temporary file orphaned by a killed process is removed by the next write.
 
     Args:
         path: destination, ending in ``.gif``; missing folders are created.
@@ -295,7 +295,7 @@ def write_gif(path: str | Path, frames: Sequence[np.ndarray], duration_ms: float
 
     Pillow merges consecutive identical frames into one longer frame.
     """
-    import imageio.v3 as iio
+    from PIL import Image
 
     path = Path(path)
     if path.suffix.lower() != ".gif":
@@ -323,12 +323,9 @@ def write_gif(path: str | Path, frames: Sequence[np.ndarray], duration_ms: float
         raise ValueError(f"`loop` must be an integer >= 0 (0 loops forever). Received: loop={loop!r}")
     duration = int(round(durations[0])) if len(durations) == 1 else [int(round(d)) for d in durations]
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        iio.imwrite(tmp, np.stack(frames), extension=".gif", plugin="pillow", is_batch=True,
-                    duration=duration, loop=int(loop))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    images = [Image.fromarray(np.asarray(frame)) for frame in frames]
+    buffer = io.BytesIO()  # encoded in memory first: no file is open while Pillow works
+    images[0].save(buffer, format="GIF", save_all=len(images) > 1, append_images=images[1:],
+                   duration=duration, loop=int(loop))
+    return write_bytes_atomic(path, buffer.getvalue(), arg="path")
+

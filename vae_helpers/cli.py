@@ -1,43 +1,135 @@
-"""The ``vae-course`` command line."""
+"""The ``vae-course`` command line.
+
+Every option is checked before any work starts, and every failure is one line on stderr,
+``vae-course: error: ...``, with a non-zero exit code (2 for a bad option, 1 for a failure
+while working). ``--traceback`` shows the full Python traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 
-from .settings import MODES
+from .checks import MAX_SEED
+from .settings import MODE_ENV, MODES
+
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class UsageError(Exception):
+    """A bad option value, found before any work started."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: ``vae-course: error: <message>``."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"vae-course: error: {message} (see: {self.prog} --help)\n")
+
+
+def _int_type(minimum: int, maximum: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            allowed = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+            raise argparse.ArgumentTypeError(f"must be {allowed}, received {text!r}")
+        return value
+    return parse
+
+
+def _beta(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, received {text!r}")
+    return value
+
+
+def _check_notebook(path: Path) -> None:
+    import nbformat
+
+    if not path.is_file():
+        raise UsageError(f"argument notebooks: {str(path)!r} is not a file")
+    if path.suffix != ".ipynb":
+        raise UsageError(f"argument notebooks: {str(path)!r} is not a .ipynb notebook")
+    try:
+        nbformat.validate(nbformat.read(path, as_version=4))
+    except Exception as exc:  # JSON errors, missing keys, schema violations
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"argument notebooks: {str(path)!r} is not a valid notebook ({first_line})") from exc
+
+
+def _settings(args: argparse.Namespace):
+    from .settings import get_settings
+
+    try:
+        return get_settings(args.mode)
+    except ValueError as exc:  # a bad $VAE_COURSE_MODE
+        raise UsageError(str(exc)) from exc
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
     from .notebook import NOTEBOOKS_DIR, execute_notebook
 
+    mode = _settings(args).mode
     paths = [Path(p) for p in args.notebooks] or sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     if not paths:
-        print(f"no notebooks found in {NOTEBOOKS_DIR}", file=sys.stderr)
-        return 1
+        raise UsageError(f"no notebooks found in {NOTEBOOKS_DIR}")
+    for path in paths:  # all of them, before the first one runs
+        _check_notebook(path)
     total = 0.0
     for path in paths:
-        print(f"running {path.name} ({args.mode} settings)...", flush=True)
-        elapsed = execute_notebook(path, mode=args.mode, timeout=args.timeout)
+        print(f"running {path.name} ({mode} settings)...", flush=True)
+        try:
+            elapsed = execute_notebook(path, mode=mode, timeout=args.timeout)
+        except Exception as exc:
+            if not hasattr(exc, "ename"):
+                raise
+            raise RuntimeError(f"{path.name} failed in a cell with {exc.ename}: {exc.evalue}; "
+                               "the notebook file was not changed") from exc
         total += elapsed
         print(f"  wrote {path} in {elapsed:.0f} s", flush=True)
     print(f"{len(paths)} notebook(s) in {total:.0f} s")
     return 0
 
 
-def _plots(args: argparse.Namespace) -> int:
-    from .figures import plots_config, regenerate_plots
-    from .settings import get_settings
+def _plots_out_dir(args: argparse.Namespace, settings) -> Path:
+    from .checks import check_writable_folder
+    from .plotting import PLOTS_DIR, output_dir
 
-    settings = get_settings(args.mode)
+    if args.out is None:
+        return output_dir(settings)  # plots/ in full mode, a new temporary folder in smoke mode
+    out = Path(args.out).expanduser()
+    if settings.is_smoke and out.resolve() == PLOTS_DIR.resolve():
+        raise UsageError(f"argument --out: smoke-mode figures must not replace the committed ones in {PLOTS_DIR}; "
+                         "leave out --out (a temporary folder is used) or choose another folder")
+    try:
+        return check_writable_folder("--out", out)
+    except ValueError as exc:
+        raise UsageError(f"argument {str(exc).replace('`--out`', '--out')}") from exc
+
+
+def _plots(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    out_dir = _plots_out_dir(args, settings)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines, as in run-notebooks
+    from .figures import plots_config, regenerate_plots
+
     config = plots_config(settings, dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs,
                           beta=args.beta, seed=args.seed)
-    print(f"vae-course plots: {args.mode} settings, {config.dataset}, latent dim {config.latent_dim}, "
-          f"beta {config.beta:g}, {config.epochs} epochs, seed {config.seed}", flush=True)
-    report = regenerate_plots(config, out_dir=args.out, retrain=args.retrain, verbose=settings.verbose)
+    print(f"vae-course plots: {settings.mode} settings, {config.dataset}, latent dim {config.latent_dim}, "
+          f"beta {config.beta:g}, {config.epochs} epochs, seed {config.seed}; figures go to {out_dir}", flush=True)
+    report = regenerate_plots(config, out_dir=out_dir, retrain=args.retrain, verbose=settings.verbose)
     print("loaded the trained model from the cache" if report.result.from_cache else
-          f"trained and cached the model in {report.result.path}")
+          f"trained the model" + (f" and cached it in {report.result.path}" if report.result.path else " (not cached)"))
     for path in report.paths:
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
@@ -46,29 +138,37 @@ def _plots(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vae-course``."""
-    parser = argparse.ArgumentParser(prog="vae-course", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="vae-course", description="Run the course notebooks or regenerate the README figures.")
+    parser.add_argument("--traceback", action="store_true", help="on failure, show the full Python traceback")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    mode_help = f"full (what readers see) or smoke (tiny); default: ${MODE_ENV}, else full"
     run = sub.add_parser("run-notebooks", help="execute the course notebooks and save them with their outputs")
     run.add_argument("notebooks", nargs="*", help="notebooks to run (default: all of notebooks/NN_*.ipynb)")
-    run.add_argument("--mode", choices=MODES, default="full", help="full (what readers see) or smoke (tiny)")
-    run.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell (default: none)")
+    run.add_argument("--mode", choices=MODES, default=None, help=mode_help)
+    run.add_argument("--timeout", type=_int_type(1), default=None, help="seconds allowed per cell (default: none)")
     run.set_defaults(func=_run_notebooks)
 
-    from .data import DATASETS
-    from .figures import PLOTS_EPOCHS
-    from .plotting import PLOTS_DIR
+    from .data import DATASETS  # no TensorFlow import before the options are checked
+    from .settings import PLOTS_EPOCHS
 
     plots = sub.add_parser("plots", help="train (or load from the cache) a VAE and regenerate the README figures")
     plots.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
-    plots.add_argument("--latent-dim", type=int, default=16, help="latent dimensions (2 plots the latent directly)")
-    plots.add_argument("--epochs", type=int, default=PLOTS_EPOCHS, help="epochs in full mode (smoke mode caps them)")
-    plots.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
-    plots.add_argument("--seed", type=int, default=42)
-    plots.add_argument("--out", default=str(PLOTS_DIR), help="output folder (default: the repository's plots/)")
-    plots.add_argument("--mode", choices=MODES, default="full", help="full (what readers see) or smoke (tiny)")
+    plots.add_argument("--latent-dim", type=_int_type(2), default=16,
+                       help="latent dimensions, at least 2 (2 plots the latent directly, more go through t-SNE)")
+    plots.add_argument("--epochs", type=_int_type(1), default=PLOTS_EPOCHS, help="epochs in full mode (smoke mode caps them)")
+    plots.add_argument("--beta", type=_beta, default=1.0, help="weight of the KL term (finite, >= 0)")
+    plots.add_argument("--seed", type=_int_type(0, MAX_SEED), default=42)
+    plots.add_argument("--out", default=None,
+                       help="output folder (default: the repository's plots/ in full mode, a temporary folder in smoke mode)")
+    plots.add_argument("--mode", choices=MODES, default=None, help=mode_help)
     plots.add_argument("--retrain", action="store_true", help="train again even if the model is cached")
     plots.set_defaults(func=_plots)
     return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,8 +177,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:  # bad option values: a clear message instead of a traceback
-        parser.error(str(exc))
+    except UsageError as exc:
+        if args.traceback:
+            raise
+        print(f"vae-course: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vae-course: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # one line for the user; --traceback for the developer
+        if args.traceback:
+            raise
+        message = _one_line(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {_one_line(exc)}"
+        print(f"vae-course: error: {message} (run with --traceback for details)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import check_int, check_seed
+
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -48,11 +50,74 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
 
+# SHA-256 of the files Keras downloads (mnist.npz's is the one keras.datasets.mnist checks).
+KERAS_FILES = {
+    "mnist": {"mnist.npz": "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"},
+    "fashion_mnist": {
+        "fashion-mnist/train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "fashion-mnist/train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "fashion-mnist/t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        "fashion-mnist/t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+    },
+}
+_VERIFIED: set[tuple[str, int, int]] = set()  # (path, size, mtime) of files whose hash was checked
+
+
 def keras_cache_dir() -> str:
-    """The folder where Keras looks for (and downloads) datasets."""
+    """The folder where Keras looks for (and downloads) datasets.
+
+    That is ``$KERAS_HOME/datasets`` (default ``~/.keras/datasets``), except when that home is
+    not writable: Keras then silently uses ``/tmp/.keras/datasets`` (``keras.utils.get_file``).
+    """
+    import tempfile
+
     from keras.src.backend import config  # the same lookup `keras.utils.get_file` uses
 
-    return os.path.join(config.keras_home(), "datasets")
+    home = os.path.expanduser(config.keras_home())
+    if not os.access(home, os.W_OK):
+        home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return os.path.join(home, "datasets")
+
+
+def _intended_cache_dir() -> str:
+    from keras.src.backend import config
+
+    return os.path.join(os.path.expanduser(config.keras_home()), "datasets")
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_keras_files(name: str) -> None:
+    """Say clearly what is wrong with the cached files of ``name`` before Keras reads them."""
+    folder, intended = keras_cache_dir(), _intended_cache_dir()
+    files = KERAS_FILES[name]
+    present = [f for f in files if os.path.isfile(os.path.join(folder, f))]
+    if folder != intended and not present and any(os.path.isfile(os.path.join(intended, f)) for f in files):
+        raise DatasetUnavailableError(
+            f"The {name!r} files are in {intended}, but Keras will not read them: that KERAS_HOME is not "
+            f"writable, so Keras uses {folder} instead. Make {os.path.dirname(intended)} writable "
+            "(chmod -R u+w), or point KERAS_HOME at a writable copy of it."
+        )
+    for rel in present:
+        path = os.path.join(folder, rel)
+        stat = os.stat(path)
+        key = (path, stat.st_size, stat.st_mtime_ns)
+        if key in _VERIFIED:
+            continue
+        if _sha256(path) != files[rel]:
+            raise DatasetUnavailableError(
+                f"The cached file {path} is damaged or incomplete ({stat.st_size:,} bytes; its SHA-256 differs from "
+                f"the file Keras downloads). Delete it and copy it again from a good source (or let Keras download it)."
+            )
+        _VERIFIED.add(key)
 
 
 def _to_images(x: np.ndarray, max_value: float) -> np.ndarray:
@@ -61,15 +126,21 @@ def _to_images(x: np.ndarray, max_value: float) -> np.ndarray:
 
 
 def _load_keras(name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Call the real Keras loader; turn a failed download into a clear error."""
+    """Call the real Keras loader; turn a missing or damaged file into a clear error."""
     import keras
 
+    _check_keras_files(name)
     loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist}[name]
+    missing = [f for f in KERAS_FILES[name] if not os.path.isfile(os.path.join(keras_cache_dir(), f))]
     try:
         return loader.load_data()
     except Exception as exc:  # Keras raises a bare Exception on URL errors
+        if not missing:  # nothing had to be downloaded: reading the files failed
+            raise DatasetUnavailableError(
+                f"Keras could not read the {name!r} files in {keras_cache_dir()} ({type(exc).__name__}: {exc})."
+            ) from exc
         raise DatasetUnavailableError(
-            f"Could not fetch the {name!r} dataset: it is not in the Keras cache "
+            f"Could not fetch the {name!r} dataset: {', '.join(missing)} not in the Keras cache "
             f"({keras_cache_dir()}) and the download failed ({type(exc).__name__}: {exc}). "
             "To use it offline, copy the files Keras downloads (mnist.npz, or the four "
             "fashion-mnist/*.gz files) into $KERAS_HOME/datasets/ (default ~/.keras/datasets/) "
@@ -97,9 +168,13 @@ def _load_digits(seed: int = 0) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np
     return (images[:n_train], labels[:n_train]), (images[n_train:], labels[n_train:])
 
 
-def _check_size(arg: str, value: int | None) -> None:
-    if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"`{arg}` must be a positive integer or None. Received: {arg}={value!r}")
+def _check_size(arg: str, value: int | None, split_size: int, name: str) -> int | None:
+    value = check_int(arg, value, 1, or_none=True)
+    if value is not None and value > split_size:
+        split = "training" if arg == "n_train" else "test"
+        raise ValueError(f"`{arg}` must be at most {split_size:,}, the size of the {name} {split} split "
+                         f"(or None for all of it). Received: {arg}={value!r}")
+    return value
 
 
 def _subset(x: np.ndarray, y: np.ndarray, size: int | None, rng: np.random.Generator):
@@ -126,8 +201,9 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise ValueError(f"`name` must be one of {', '.join(DATASETS)}. Received: name={name!r}")
-    _check_size("n_train", n_train)
-    _check_size("n_test", n_test)
+    for arg, value in (("n_train", n_train), ("n_test", n_test)):
+        check_int(arg, value, 1, or_none=True)
+    seed = check_seed("seed", seed)
     if name == "digits":
         (x_train, y_train), (x_test, y_test) = _load_digits()
         max_value, class_names = 16.0, DIGIT_CLASSES
@@ -138,6 +214,8 @@ def load_dataset(
     if name == "binarized_mnist":  # binarize the whole splits first, so a subset never changes an image
         x_train = binarize(x_train / max_value, seed=[BINARIZATION_SEED, 0]) * max_value
         x_test = binarize(x_test / max_value, seed=[BINARIZATION_SEED, 1]) * max_value
+    n_train = _check_size("n_train", n_train, len(y_train), name)
+    n_test = _check_size("n_test", n_test, len(y_test), name)
     # One stream per split, so the test subset does not depend on `n_train`.
     x_train, y_train = _subset(x_train, y_train, n_train, np.random.default_rng([seed, 0]))
     x_test, y_test = _subset(x_test, y_test, n_test, np.random.default_rng([seed, 1]))

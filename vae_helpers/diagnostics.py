@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from . import latent
+from .checks import check_images
 from .models import run_batched
 
 ACTIVE_THRESHOLD = 0.01  # the course's threshold for Burda et al.'s activity statistic
@@ -88,6 +89,8 @@ def dead_units(model: keras.Model, x, batch_size: int = 512) -> dict[str, tuple[
     if not layers:
         raise ValueError(f"`model` has no ReLU layers. Received: model={model.name!r}")
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    if len(model.inputs) == 1 and len(model.input_shape) == 4:  # an image model: check the images
+        x = check_images("x", x, tuple(model.input_shape[1:]))
     probe = keras.Model(inputs, [layer.output for layer in layers])
     outputs = run_batched(probe, x, batch_size)
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)

@@ -20,19 +20,22 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+from .checks import check_images, check_int, check_seed
 from .models import run_batched
 
 LOG_2PI = np.log(2.0 * np.pi)
 
 
-def _check(x, k: int, batch_size: int) -> np.ndarray:
-    x = np.asarray(x, dtype="float32")
-    if x.ndim < 2 or len(x) == 0:
-        raise ValueError(f"`x` must be a non-empty batch of images. Received: x.shape={x.shape}")
-    for name, value in (("k", k), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return x
+MAX_SAMPLES_PER_STEP = 2**20  # z samples drawn per step (k * images); a larger k is split into chunks
+DECODER_BATCH = 2048          # z samples per decoder call
+
+
+def _check(vae, x, k: int, batch_size: int, seed: int) -> np.ndarray:
+    for name in ("encoder", "decoder"):
+        if not hasattr(vae, name):
+            raise ValueError(f"`vae` must have an `encoder` and a `decoder` (a vae_helpers VAE). Received: vae={vae!r}")
+    check_int("k", k), check_int("batch_size", batch_size), check_seed("seed", seed)
+    return check_images("x", x, tuple(int(s) for s in vae.encoder.input_shape[1:]))
 
 
 def _log_bernoulli(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
@@ -43,12 +46,20 @@ def _log_bernoulli(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 
 def _log_weights(vae, xb: np.ndarray, k: int, rng: np.random.Generator):
-    """log p(x|z_i) and log p(z_i) - log q(z_i|x) for k samples per image: two arrays (k, b)."""
+    """log p(x|z_i) and log p(z_i) - log q(z_i|x) for k samples per image: two arrays (k, b).
+
+    The decoder runs on ``DECODER_BATCH`` samples at a time and each chunk's logits are reduced
+    to log-likelihoods at once, so memory holds the codes, never k * b decoded images.
+    """
     z_mean, z_log_var = (a.astype("float64") for a in run_batched(vae.encoder, xb))
     eps = rng.standard_normal((k, *z_mean.shape))
-    z = z_mean + np.exp(0.5 * z_log_var) * eps
-    logits = run_batched(vae.decoder, z.reshape(-1, z.shape[-1]).astype("float32"), batch_size=2048)
-    log_px_z = _log_bernoulli(xb, logits.reshape(k, len(xb), *logits.shape[1:]))
+    z = (z_mean + np.exp(0.5 * z_log_var) * eps).reshape(-1, z_mean.shape[-1])
+    x_rep = np.broadcast_to(xb[None], (k, *xb.shape)).reshape(-1, *xb.shape[1:])
+    log_px_z = np.concatenate([
+        _log_bernoulli(x_rep[i:i + DECODER_BATCH],
+                       run_batched(vae.decoder, z[i:i + DECODER_BATCH].astype("float32"), DECODER_BATCH))
+        for i in range(0, len(z), DECODER_BATCH)]).reshape(k, len(xb))
+    z = z.reshape(k, *z_mean.shape)
     log_pz = -0.5 * (z**2 + LOG_2PI).sum(-1)
     log_qz = -0.5 * (eps**2 + z_log_var + LOG_2PI).sum(-1)
     return log_px_z, log_pz - log_qz, (z_mean, z_log_var)
@@ -71,6 +82,19 @@ def entropy_floor(x) -> np.ndarray:
     return bernoulli_nll(x, x)
 
 
+def _chunks(n_images: int, k: int, batch_size: int):
+    """Steps ``(image slice, samples)`` with at most ``MAX_SAMPLES_PER_STEP`` samples of z in each.
+
+    When ``k * batch_size`` fits, each step is ``batch_size`` images with all k samples, as written;
+    otherwise fewer images per step, and for ``k > MAX_SAMPLES_PER_STEP`` several steps per image.
+    """
+    images_per_step = min(batch_size, max(1, MAX_SAMPLES_PER_STEP // k))
+    samples_per_step = min(k, MAX_SAMPLES_PER_STEP)
+    for start in range(0, n_images, images_per_step):
+        rows = slice(start, start + images_per_step)
+        yield rows, [min(samples_per_step, k - done) for done in range(0, k, samples_per_step)]
+
+
 def elbo_per_example(vae, x, n_samples: int = 1, batch_size: int = 500, seed: int = 0) -> np.ndarray:
     """ELBO of each image in nats: a Monte-Carlo ``E_q[log p(x|z)]`` minus the analytic KL.
 
@@ -81,13 +105,16 @@ def elbo_per_example(vae, x, n_samples: int = 1, batch_size: int = 500, seed: in
         batch_size: images per encoder call.
         seed: seed of the samples.
     """
-    x = _check(x, n_samples, batch_size)
+    x = _check(vae, x, n_samples, batch_size, seed)
     rng = np.random.default_rng(seed)
     out = []
-    for start in range(0, len(x), batch_size):
-        log_px_z, _, (z_mean, z_log_var) = _log_weights(vae, x[start:start + batch_size], n_samples, rng)
+    for rows, sample_chunks in _chunks(len(x), n_samples, batch_size):
+        total = 0.0
+        for k in sample_chunks:
+            log_px_z, _, (z_mean, z_log_var) = _log_weights(vae, x[rows], k, rng)
+            total = total + log_px_z.sum(0)
         kl = -0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var)).sum(-1)
-        out.append(log_px_z.mean(0) - kl)
+        out.append(total / n_samples - kl)
     return np.concatenate(out)
 
 
@@ -97,14 +124,19 @@ def iwae_per_example(vae, x, k: int = 100, batch_size: int = 100, seed: int = 0)
     Args:
         vae: an object with ``encoder`` and ``decoder`` as in :func:`elbo_per_example`.
         x: images, shape ``(n, h, w, c)`` with values in [0, 1].
-        k: importance samples per image; memory grows with ``k * batch_size`` decoded images.
+        k: importance samples per image. Any k works: steps hold at most ``MAX_SAMPLES_PER_STEP``
+            samples (fewer images per step, or several steps per image), so memory stays bounded;
+            time grows linearly with k.
         batch_size: images per step.
         seed: seed of the samples.
     """
-    x = _check(x, k, batch_size)
+    x = _check(vae, x, k, batch_size, seed)
     rng = np.random.default_rng(seed)
     out = []
-    for start in range(0, len(x), batch_size):
-        log_px_z, log_ratio, _ = _log_weights(vae, x[start:start + batch_size], k, rng)
-        out.append(logsumexp(log_px_z + log_ratio, axis=0) - np.log(k))
+    for rows, sample_chunks in _chunks(len(x), k, batch_size):
+        parts = []
+        for k_chunk in sample_chunks:
+            log_px_z, log_ratio, _ = _log_weights(vae, x[rows], k_chunk, rng)
+            parts.append(logsumexp(log_px_z + log_ratio, axis=0))
+        out.append(logsumexp(np.stack(parts), axis=0) - np.log(k))
     return np.concatenate(out)

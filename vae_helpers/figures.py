@@ -11,6 +11,7 @@ Training goes through :func:`vae_helpers.training.train_vae`, so a cached run is
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +20,12 @@ import matplotlib
 
 from .animation import latent_frames, render_image_frames, render_scatter_frames, write_gif
 from .data import FASHION_MNIST_CLASSES, DIGIT_CLASSES
-from .plotting import PLOTS_DIR, plot_history, plot_images, save_fig
-from .settings import RunSettings
+from .checks import check_writable_folder
+from .plotting import PLOTS_DIR, output_dir, plot_history, plot_images, save_fig, write_bytes_atomic
+from .settings import PLOTS_EPOCHS, RunSettings
 from .training import TrainConfig, TrainResult, train_vae
 
 FIGURES = {"tsne": "tsne_animation-3.gif", "samples": "animation-3.gif", "loss": "VAE_Loss.png", "final": "VAE.png"}
-PLOTS_EPOCHS = 12       # epochs of the model behind the README figures (about 7 minutes on 2 CPU cores)
 TSNE_POINTS = 2000      # test images followed through training in the latent GIF
 GIF_SAMPLES = 64        # prior samples decoded every epoch in the samples GIF
 FRAME_MS, LAST_FRAME_MS = 250, 2000
@@ -63,6 +64,11 @@ def latent_gif_frames(result: TrainResult, seed: int = 0, progress=True):
 
 
 def _check_records_snapshots(config: TrainConfig) -> None:
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"`config` must be a TrainConfig (see plots_config()). Received: config={config!r}")
+    if config.latent_dim < 2:
+        raise ValueError("`config.latent_dim` must be at least 2: the latent GIF draws two coordinates. "
+                         f"Received: latent_dim={config.latent_dim}")
     if config.snapshot_images < 2 or config.snapshot_samples < 1:
         raise ValueError("`config` must record snapshots (snapshot_images >= 2, snapshot_samples >= 1); "
                          f"use plots_config(). Received: snapshot_images={config.snapshot_images}, "
@@ -70,13 +76,27 @@ def _check_records_snapshots(config: TrainConfig) -> None:
 
 
 def regenerate_plots(config: TrainConfig, out_dir: str | Path = PLOTS_DIR, retrain: bool = False,
-                     verbose: int = 1, progress: bool = True) -> PlotsReport:
-    """Train (or load) the VAE for ``config`` and write the four README figures into ``out_dir``."""
+                     verbose: int = 1, progress: bool = True, cache_dir: str | Path | None = None) -> PlotsReport:
+    """Train (or load) the VAE for ``config`` and write the four README figures into ``out_dir``.
+
+    Everything is checked before training (``out_dir`` writable, a latent of at least two
+    dimensions); the figures are drawn into a temporary folder and moved into ``out_dir`` only
+    when all four exist, so a failure never leaves a half-updated ``out_dir``.
+    """
     _check_records_snapshots(config)
-    out_dir = Path(out_dir)
+    out_dir = check_writable_folder("out_dir", out_dir)
+    with tempfile.TemporaryDirectory(prefix="vae-course-plots-") as staging:
+        report = draw_plots(config, Path(staging), retrain, verbose, progress, cache_dir)
+        report.paths = [write_bytes_atomic(out_dir / p.name, p.read_bytes(), arg="out_dir") for p in report.paths]
+    return report
+
+
+def draw_plots(config: TrainConfig, out_dir: Path, retrain: bool = False, verbose: int = 1, progress: bool = True,
+               cache_dir: str | Path | None = None) -> PlotsReport:
+    """The steps themselves: train (or load) the model, then draw the loss curves, the samples and the two GIFs."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    result = train_vae(config, retrain=retrain, verbose=verbose)
+    result = train_vae(config, cache_dir=cache_dir, retrain=retrain, verbose=verbose)
     snaps = result.snapshots
     train_total = time.perf_counter() - start
     seconds["snapshots"] = float(snaps["seconds"]) if not result.from_cache else 0.0
@@ -107,12 +127,3 @@ def regenerate_plots(config: TrainConfig, out_dir: str | Path = PLOTS_DIR, retra
     paths.append(write_gif(out_dir / FIGURES["samples"], frames, gif_durations(len(frames))))
     seconds["GIF rendering and encoding"] = time.perf_counter() - start
     return PlotsReport(paths, seconds, result)
-
-
-def output_dir(settings: RunSettings) -> Path:
-    """Where a notebook writes the README figures: ``plots/`` in full runs, a temporary folder in smoke runs."""
-    if settings.is_smoke:
-        import tempfile
-
-        return Path(tempfile.mkdtemp(prefix="vae-course-plots-"))
-    return PLOTS_DIR

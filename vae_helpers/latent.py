@@ -12,13 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
 
+from .checks import check_images, check_int, check_seed
+
 EXACT_NEIGHBOURS_BELOW = 10_000  # exact kNN is fast and fully reproducible below this many points
 
 
 def _check_int(arg: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{arg}` must be an integer >= {minimum}. Received: {arg}={value!r}")
-    return int(value)
+    return check_int(arg, value, minimum)
 
 
 def _as_codes(arg: str, z, dim: int | None = None, min_rows: int = 1) -> np.ndarray:
@@ -89,7 +89,7 @@ def tsne_2d(z, seed: int = 0, perplexity: float = 30.0, initialization=None,
             raise ValueError(f"`initialization` must have one row per point of `z`, shape ({len(z)}, 2). "
                              f"Received: initialization.shape={initialization.shape}")
     n_iter = (250 if warm else 500) if n_iter is None else _check_int("n_iter", n_iter, 1)
-    _check_int("seed", seed, 0)
+    check_seed("seed", seed)
     from openTSNE import TSNEEmbedding, affinity
     from openTSNE import initialization as init_schemes
 
@@ -180,6 +180,7 @@ def interpolate_images(vae, x0, x1, steps: int = 10, method: str = "linear") -> 
     for arg, x in (("x0", x0), ("x1", x1)):
         if np.shape(x) != image_shape:
             raise ValueError(f"`{arg}` must be one image of shape {image_shape}. Received: {arg}.shape={np.shape(x)}")
+        check_images(arg, np.asarray(x)[None], image_shape)
     z_mean, _ = vae.encode(np.stack([x0, x1]).astype("float32"))
     path = (lerp if method == "linear" else slerp)(z_mean[0], z_mean[1], steps)
     return vae.decode(path)

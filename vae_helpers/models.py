@@ -17,25 +17,22 @@ import numpy as np
 from keras import layers
 from scipy import special
 
+from .checks import check_int
+
 DENSE_UNITS = 256  # the course's encoder dense layer
 ARCHITECTURES = {
     "course": {"filters": (32, 64), "dense_units": DENSE_UNITS},
     "keras_example": {"filters": (32, 64), "dense_units": 16},  # the Keras VAE example's encoder
 }
 
-def _check_positive_int(arg: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
-    return value
-
 
 def _check_filters(filters: Sequence[int]) -> tuple[int, ...]:
     if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence) or len(filters) == 0:
         raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={filters!r}")
     for f in filters:
-        if isinstance(f, bool) or not isinstance(f, int) or f < 1:
+        if isinstance(f, bool) or not isinstance(f, (int, np.integer)) or f < 1:
             raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={filters!r}")
-    return tuple(filters)
+    return tuple(int(f) for f in filters)
 
 
 def _check_image_shape(arg: str, shape: Sequence[int], n_down: int) -> tuple[int, int, int]:
@@ -43,10 +40,10 @@ def _check_image_shape(arg: str, shape: Sequence[int], n_down: int) -> tuple[int
     if (
         not isinstance(shape, Sequence)
         or len(shape) != 3
-        or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape)
+        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shape)
     ):
         raise ValueError(f"`{arg}` must be (height, width, channels) of positive integers. Received: {arg}={shape!r}")
-    height, width, channels = shape
+    height, width, channels = (int(s) for s in shape)
     factor = 2**n_down
     if height % factor or width % factor:
         raise ValueError(
@@ -76,8 +73,8 @@ def build_encoder(
     """
     filters = _check_filters(filters)
     input_shape = _check_image_shape("input_shape", input_shape, len(filters))
-    latent_dim = _check_positive_int("latent_dim", latent_dim)
-    dense_units = _check_positive_int("dense_units", dense_units)
+    latent_dim = check_int("latent_dim", latent_dim)
+    dense_units = check_int("dense_units", dense_units)
 
     x_in = keras.Input(shape=input_shape, name="image")
     h = x_in
@@ -108,7 +105,7 @@ def build_decoder(
     """
     filters = _check_filters(filters)
     height, width, channels = _check_image_shape("output_shape", output_shape, len(filters))
-    latent_dim = _check_positive_int("latent_dim", latent_dim)
+    latent_dim = check_int("latent_dim", latent_dim)
 
     factor = 2 ** len(filters)
     h0, w0, c0 = height // factor, width // factor, filters[-1]
@@ -138,8 +135,9 @@ def run_batched(model: keras.Model, inputs, batch_size: int = 512):
     Direct calls avoid ``predict``'s per-shape retracing, which matters when a notebook calls
     small models many times on arrays of different sizes.
     """
+    batch_size = check_int("batch_size", batch_size, 1)
     inputs = np.asarray(inputs, dtype="float32")
-    if len(inputs) == 0:
+    if inputs.ndim == 0 or len(inputs) == 0:
         raise ValueError(f"`inputs` must hold at least one example. Received: inputs.shape={inputs.shape}")
     chunks = [model(inputs[i:i + batch_size], training=False) for i in range(0, len(inputs), batch_size)]
     if isinstance(chunks[0], (list, tuple)):

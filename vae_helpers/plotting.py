@@ -5,6 +5,10 @@ Each function returns the matplotlib Figure; :func:`save_fig` is the one place f
 
 from __future__ import annotations
 
+import io
+import os
+import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from .checks import check_writable_folder
+from .settings import RunSettings
 
 PLOTS_DIR = Path(__file__).resolve().parent.parent / "plots"
 GUTTER_PX, GUTTER_GREY = 2, 0.15  # light-grey lines between tiled images, so each one reads on its own
@@ -21,9 +28,43 @@ def save_fig(fig: Figure, name: str, folder: str | Path = PLOTS_DIR, dpi: int = 
     """Save ``fig`` as ``folder/name`` (``.png`` added when ``name`` has no suffix); return the path."""
     if not name or Path(name).name != name:
         raise ValueError(f"`name` must be a plain file name without folders. Received: name={name!r}")
-    path = Path(folder) / (name if Path(name).suffix else f"{name}.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    path = Path(check_writable_folder("folder", folder)) / (name if Path(name).suffix else f"{name}.png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix[1:].lower(), dpi=dpi, bbox_inches="tight")
+    return write_bytes_atomic(path, buffer.getvalue(), arg="name")
+
+
+def output_dir(settings: RunSettings) -> Path:
+    """Where a notebook writes the README figures: ``plots/`` in full runs, a temporary folder in smoke runs."""
+    if settings.is_smoke:
+        return Path(tempfile.mkdtemp(prefix="vae-course-plots-"))
+    return PLOTS_DIR
+
+
+def write_bytes_atomic(path: Path, data: bytes, arg: str = "path") -> Path:
+    """Write ``data`` to ``path`` through a hidden temporary file and ``os.replace``.
+
+    Temporary files left by an earlier interrupted write of the same target are removed first.
+    Errors name ``arg`` and the folder: a target that is a folder, a parent that is a file, or a
+    folder that cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"`{arg}` must be a file path, but {str(path)!r} is a folder. Received: {arg}={str(path)!r}")
+    check_writable_folder(arg, path.parent, file=path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"Could not write {path} ({exc.strerror or exc}); check that the folder "
+                                 f"{path.parent} is writable and has free space") from exc
     return path
 
 

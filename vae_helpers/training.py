@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import keras
 import numpy as np
 
 from . import __version__
+from .checks import check_int, check_number, check_seed, check_writable_folder
 from .data import DATASETS, load_dataset
 from .models import DENSE_UNITS
 from .vae import VAE, build_vae
@@ -59,27 +61,23 @@ class TrainConfig:
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"`dataset` must be one of {', '.join(DATASETS)}. Received: dataset={self.dataset!r}")
-        for name in ("latent_dim", "epochs", "batch_size", "dense_units", "steps_per_execution"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"`{name}` must be a non-negative integer. Received: {name}={value!r}")
-        for name in ("n_train", "n_test"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"`{name}` must be a positive integer or None. Received: {name}={value!r}")
-        for name in ("beta", "free_bits"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ValueError(f"`{name}` must be a finite non-negative number. Received: {name}={value!r}")
+        fields = {name: check_int(name, getattr(self, name), 1)
+                  for name in ("latent_dim", "epochs", "batch_size", "dense_units", "steps_per_execution")}
+        fields |= {name: check_int(name, getattr(self, name), 0)
+                   for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs")}
+        fields |= {name: check_int(name, getattr(self, name), 1, or_none=True) for name in ("n_train", "n_test")}
+        fields |= {name: check_number(name, getattr(self, name)) for name in ("beta", "free_bits")}
+        fields["seed"] = check_seed("seed", self.seed)
+        fields["learning_rate"] = check_number("learning_rate", self.learning_rate, strict=True)
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"`lr_schedule` must be one of cosine, constant. Received: lr_schedule={self.lr_schedule!r}")
-        if not (isinstance(self.learning_rate, float) and self.learning_rate > 0):
-            raise ValueError(f"`learning_rate` must be a positive float. Received: learning_rate={self.learning_rate!r}")
-        object.__setattr__(self, "filters", tuple(self.filters))
+        if isinstance(self.filters, (str, bytes)) or not hasattr(self.filters, "__iter__"):
+            raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={self.filters!r}")
+        fields["filters"] = tuple(check_int("filters", f, 1) for f in self.filters)
+        if not isinstance(self.jit_compile, bool):
+            raise ValueError(f"`jit_compile` must be True or False. Received: jit_compile={self.jit_compile!r}")
+        for name, value in fields.items():  # plain Python numbers, so the cache key never sees numpy types
+            object.__setattr__(self, name, value)
 
     def key(self) -> str:
         """Cache key: a readable prefix and a hash of the config and the library versions."""
@@ -182,9 +180,9 @@ def make_optimizer(learning_rate: float, schedule: str = "cosine", total_steps: 
     """Adam at ``learning_rate``, constant or decayed along a cosine to 2% of it over ``total_steps``."""
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"`schedule` must be one of cosine, constant. Received: schedule={schedule!r}")
+    learning_rate = check_number("learning_rate", learning_rate, strict=True)
     if schedule == "cosine":
-        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-            raise ValueError(f"`total_steps` must be a positive integer for a cosine schedule. Received: total_steps={total_steps!r}")
+        total_steps = check_int("total_steps", total_steps, 1)
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps, alpha=0.02)
     return keras.optimizers.Adam(learning_rate)
 
@@ -263,14 +261,20 @@ def train_vae(
 
     Args:
         config: what to train (dataset, sizes, epochs, seed...).
-        cache_dir: cache folder (default: :func:`default_cache_dir`); ``False``-y paths are not allowed.
+        cache_dir: cache folder (default: :func:`default_cache_dir`); it is checked for writing
+            before training starts (:class:`CacheNotWritableError`). If saving still fails after
+            training, the model is returned with ``path=None`` and a :class:`CacheWarning`.
         retrain: ignore an existing entry and train again (the entry is replaced).
         verbose: 0 quiet, 1 one line per epoch (:class:`EpochLogger`), 2 Keras's own progress bar.
         callbacks: extra Keras callbacks for ``fit`` (they do not run when the model is loaded).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"`config` must be a TrainConfig. Received: config={config!r}")
-    cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={verbose!r}")
+    if callbacks is not None and not all(isinstance(cb, keras.callbacks.Callback) for cb in callbacks):
+        raise ValueError(f"`callbacks` must be a list of keras.callbacks.Callback. Received: callbacks={callbacks!r}")
+    cache_dir = check_writable_folder("cache_dir", default_cache_dir() if cache_dir is None else cache_dir)
     entry = cache_dir / config.key()
     ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
     if entry.exists() and not retrain:
@@ -278,6 +282,7 @@ def train_vae(
             return _load_entry(entry, config, ds.image_shape, len(ds.x_train))
         except Exception as exc:  # corrupt or mismatched: never use it
             print(f"Cache entry {entry.name} is unusable ({type(exc).__name__}: {exc}); retraining.")
+    _check_cache_writable(cache_dir)  # before training, not after: a full training takes many minutes
 
     vae = build_for(config, ds.image_shape, len(ds.x_train))
     snapshot_callbacks, state = _snapshot_callbacks(config, ds) if _wants_snapshots(config) else ([], None)
@@ -289,9 +294,39 @@ def train_vae(
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     history["epoch_seconds"] = timer.seconds
     snapshots = _collect_snapshots(state, ds) if state else None
+    try:
+        path = _save_entry(entry, vae, config, history, snapshots)
+    except OSError as exc:  # a finished training is never thrown away because the cache failed
+        warnings.warn(f"The trained model could not be saved in the cache ({type(exc).__name__}: {exc}); "
+                      f"it is returned but will be trained again next time. Cache entry: {entry}",
+                      CacheWarning, stacklevel=2)
+        path = None
+    return TrainResult(vae, history, config, from_cache=False, path=path, snapshots=snapshots)
 
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=cache_dir))
+
+class CacheWarning(UserWarning):
+    """A trained model could not be written to the cache (the model itself is fine)."""
+
+
+class CacheNotWritableError(OSError):
+    """The model cache folder cannot be written, found before any training starts."""
+
+
+def _check_cache_writable(cache_dir: Path) -> None:
+    """Create ``cache_dir`` and write a probe folder in it, or raise :class:`CacheNotWritableError`."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tempfile.mkdtemp(prefix=".write-test-", dir=cache_dir))
+    except OSError as exc:
+        raise CacheNotWritableError(
+            f"The model cache {str(cache_dir)!r} cannot be written ({type(exc).__name__}: {exc.strerror or exc}); "
+            f"nothing was trained. Set ${CACHE_ENV} to a writable folder, or pass cache_dir=."
+        ) from exc
+
+
+def _save_entry(entry: Path, vae: VAE, config: TrainConfig, history: dict, snapshots: dict | None) -> Path:
+    """Write a cache entry into a hidden temporary folder, then move it into place in one step."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
     try:
         vae.save_weights(tmp / WEIGHTS_FILE)
         (tmp / HISTORY_FILE).write_text(json.dumps(history, indent=1))
@@ -301,9 +336,15 @@ def train_vae(
             files.append(SNAPSHOTS_FILE)
         meta = {"key_material": _key_material(config), "sha256": {name: _sha256(tmp / name) for name in files}}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
-        if entry.exists():
-            shutil.rmtree(entry)
-        os.replace(tmp, entry)
+        if entry.exists():  # retrain=True, or an unusable entry: replace it
+            shutil.rmtree(entry, ignore_errors=True)
+        try:
+            os.replace(tmp, entry)
+        except OSError:
+            # Another process installed the same configuration between the check and the move
+            # (its weights are the same: same config, same seed). Keep its entry, drop ours.
+            if not (entry / META_FILE).is_file():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return TrainResult(vae, history, config, from_cache=False, path=entry, snapshots=snapshots)
+    return entry

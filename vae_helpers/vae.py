@@ -21,13 +21,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
+from .checks import check_images, check_int, check_number, check_seed
 from .models import DENSE_UNITS, build_decoder, build_encoder, predict_images, run_batched
 
 
 def _check_seed(seed) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise ValueError(f"Invalid value received for argument `seed`. Expected an integer or None. Received: seed={seed!r}")
-    return None if seed is None else int(seed)
+    return None if seed is None else check_seed("seed", seed)
 
 
 @keras.saving.register_keras_serializable(package="vae_helpers")
@@ -115,9 +114,9 @@ class VAE(keras.Model):
         if not isinstance(decoder, keras.Model) or decoder.input_shape[-1] != encoder.output_shape[0][-1]:
             raise ValueError("`decoder` must be a Keras model whose input size equals the latent size "
                              f"{encoder.output_shape[0][-1]}. Received: decoder={decoder!r}")
-        beta, free_bits = _check_finite_non_negative("beta", beta), _check_finite_non_negative("free_bits", free_bits)
-        if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, (int, np.integer)) or kl_warmup_steps < 0:
-            raise ValueError(f"`kl_warmup_steps` must be a non-negative integer. Received: kl_warmup_steps={kl_warmup_steps!r}")
+        beta, free_bits = check_number("beta", beta), check_number("free_bits", free_bits)
+        kl_warmup_steps = check_int("kl_warmup_steps", kl_warmup_steps, 0)
+        seed = _check_seed(seed)
         self.encoder, self.decoder = encoder, decoder
         self.beta, self.seed = beta, seed
         self.kl_warmup_steps, self.free_bits = int(kl_warmup_steps), free_bits
@@ -171,17 +170,29 @@ class VAE(keras.Model):
 
     # -- using a trained model (numpy in, numpy out, one batched call each) --
 
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """``(height, width, channels)`` of the images the model takes."""
+        return tuple(int(s) for s in self.encoder.input_shape[1:])
+
+    def check_images(self, x, arg: str = "x") -> np.ndarray:
+        """``x`` as float32 if it is a finite batch of this model's images in [0, 1]; else a clear ValueError."""
+        return check_images(arg, x, self.image_shape)
+
     def encode(self, x, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-        """``(z_mean, z_log_var)`` of images ``x``."""
-        z_mean, z_log_var = run_batched(self.encoder, x, batch_size)
+        """``(z_mean, z_log_var)`` of images ``x``, shape ``(n, h, w, c)`` with values in [0, 1]."""
+        z_mean, z_log_var = run_batched(self.encoder, self.check_images(x), check_int("batch_size", batch_size))
         return z_mean, z_log_var
 
     def decode(self, z, batch_size: int = 512) -> np.ndarray:
         """Pixel probabilities ``sigmoid(decoder(z))`` for latent codes ``z`` of shape ``(n, latent_dim)``."""
-        z = np.asarray(z, dtype="float32")
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"`z` must have shape (n, {self.latent_dim}). Received: z.shape={z.shape}")
-        return predict_images(self.decoder, z, batch_size)
+        z = np.asarray(z)
+        if not np.issubdtype(z.dtype, np.number) or z.ndim != 2 or len(z) == 0 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"`z` must be a numeric array of shape (n, {self.latent_dim}). "
+                             f"Received: z.shape={z.shape}, z.dtype={z.dtype}")
+        if not np.all(np.isfinite(z)):
+            raise ValueError("`z` must hold only finite values. Received: z with NaN or inf")
+        return predict_images(self.decoder, z.astype("float32"), check_int("batch_size", batch_size))
 
     def reconstruct(self, x, batch_size: int = 512) -> np.ndarray:
         """Decode the mean code of each image: the VAE's deterministic reconstruction."""
@@ -189,9 +200,8 @@ class VAE(keras.Model):
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` new images decoded from ``z ~ N(0, I)`` drawn with ``seed``."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"`n` must be a positive integer. Received: n={n!r}")
-        z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim)).astype("float32")
+        n, seed = check_int("n", n), check_seed("seed", seed)
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
         return self.decode(z)
 
     def get_config(self):
@@ -211,12 +221,6 @@ class VAE(keras.Model):
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
         return cls(**config)
-
-
-def _check_finite_non_negative(arg: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value < np.inf:
-        raise ValueError(f"`{arg}` must be a finite non-negative number. Received: {arg}={value!r}")
-    return float(value)
 
 
 def build_vae(
