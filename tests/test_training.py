@@ -91,7 +91,7 @@ def test_nan_loss_stops_training_with_a_clear_message():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(dataset="cifar"), r"`dataset` must be one of mnist, fashion_mnist, digits, binarized_mnist. Received: dataset='cifar'"),
+        (dict(dataset="cifar"), r"`dataset` must be one of mnist, fashion_mnist, digits, binarized_mnist, shapes. Received: dataset='cifar'"),
         (dict(latent_dim=0), r"`latent_dim` must be a positive integer. Received: latent_dim=0"),
         (dict(epochs=1.5), r"`epochs` must be a positive integer"),
         (dict(beta=-0.1), r"`beta` must be a finite non-negative number. Received: beta=-0.1"),

@@ -21,7 +21,7 @@ FASHION_MNIST_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-DATASETS = ("mnist", "fashion_mnist", "digits", "binarized_mnist")
+DATASETS = ("mnist", "fashion_mnist", "digits", "binarized_mnist", "shapes")
 BINARIZATION_SEED = 1234  # fixes the one Bernoulli draw per pixel of binarized_mnist
 
 
@@ -194,7 +194,9 @@ def load_dataset(
     """Load ``name`` (one of :data:`DATASETS`) scaled to [0, 1] with a channel axis.
 
     Args:
-        name: ``"mnist"``, ``"fashion_mnist"``, ``"digits"`` (offline, 8x8) or ``"binarized_mnist"``.
+        name: ``"mnist"``, ``"fashion_mnist"``, ``"digits"`` (offline, 8x8), ``"binarized_mnist"`` or
+            ``"shapes"`` (the dSprites-like grid of :mod:`vae_helpers.shapes`, labelled by shape; its
+            test split is the same images, since disentanglement is measured on the whole grid).
         n_train: keep a random subset of this many training images (None: all).
         n_test: keep a random subset of this many test images (None: all).
         seed: seed of the subset choice; the same seed gives the same subset.
@@ -207,6 +209,13 @@ def load_dataset(
     if name == "digits":
         (x_train, y_train), (x_test, y_test) = _load_digits()
         max_value, class_names = 16.0, DIGIT_CLASSES
+    elif name == "shapes":  # every factor combination once; no held-out split (see vae_helpers.shapes)
+        from .shapes import SHAPES, make_shapes
+
+        grid = make_shapes()
+        x_train = x_test = grid.images[..., 0]
+        y_train = y_test = grid.factors[:, 0]
+        max_value, class_names = 1.0, SHAPES
     else:
         (x_train, y_train), (x_test, y_test) = _load_keras("mnist" if name == "binarized_mnist" else name)
         max_value = 255.0

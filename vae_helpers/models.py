@@ -132,14 +132,18 @@ def build_autoencoder(encoder: keras.Model, decoder: keras.Model, name: str = "a
 def run_batched(model: keras.Model, inputs, batch_size: int = 512):
     """Call ``model`` on ``inputs`` in chunks of ``batch_size``; return numpy (a tuple for several outputs).
 
+    ``inputs`` is one array, or a tuple of arrays of equal length for a model with several inputs.
     Direct calls avoid ``predict``'s per-shape retracing, which matters when a notebook calls
     small models many times on arrays of different sizes.
     """
     batch_size = check_int("batch_size", batch_size, 1)
-    inputs = np.asarray(inputs, dtype="float32")
-    if inputs.ndim == 0 or len(inputs) == 0:
-        raise ValueError(f"`inputs` must hold at least one example. Received: inputs.shape={inputs.shape}")
-    chunks = [model(inputs[i:i + batch_size], training=False) for i in range(0, len(inputs), batch_size)]
+    multi = isinstance(inputs, tuple)
+    arrays = [np.asarray(a, dtype="float32") for a in (inputs if multi else (inputs,))]
+    if any(a.ndim == 0 or len(a) == 0 or len(a) != len(arrays[0]) for a in arrays):
+        raise ValueError(f"`inputs` must hold at least one example (the same number in each input). "
+                         f"Received: inputs shapes {[a.shape for a in arrays]}")
+    chunks = [model([a[i:i + batch_size] for a in arrays] if multi else arrays[0][i:i + batch_size], training=False)
+              for i in range(0, len(arrays[0]), batch_size)]
     if isinstance(chunks[0], (list, tuple)):
         return tuple(np.concatenate([keras.ops.convert_to_numpy(c[k]) for c in chunks]) for k in range(len(chunks[0])))
     return np.concatenate([keras.ops.convert_to_numpy(c) for c in chunks])

@@ -57,6 +57,7 @@ class TrainConfig:
     steps_per_execution: int = 1
     snapshot_images: int = 0           # test images whose encoder means are recorded every epoch
     snapshot_samples: int = 0          # fixed prior samples decoded every epoch
+    conditional: bool = False          # a conditional VAE (Sohn et al. 2015) fed the labels
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -74,8 +75,13 @@ class TrainConfig:
         if isinstance(self.filters, (str, bytes)) or not hasattr(self.filters, "__iter__"):
             raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={self.filters!r}")
         fields["filters"] = tuple(check_int("filters", f, 1) for f in self.filters)
-        if not isinstance(self.jit_compile, bool):
-            raise ValueError(f"`jit_compile` must be True or False. Received: jit_compile={self.jit_compile!r}")
+        for name in ("jit_compile", "conditional"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}")
+        if self.conditional and (self.snapshot_images or self.snapshot_samples or self.kl_warmup_epochs or self.free_bits):
+            raise ValueError("`conditional=True` does not support snapshots, KL warm-up or free bits. "
+                             f"Received: snapshot_images={self.snapshot_images}, snapshot_samples={self.snapshot_samples}, "
+                             f"kl_warmup_epochs={self.kl_warmup_epochs}, free_bits={self.free_bits}")
         for name, value in fields.items():  # plain Python numbers, so the cache key never sees numpy types
             object.__setattr__(self, name, value)
 
@@ -159,12 +165,22 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
-def _key_material(config: TrainConfig) -> dict:
+_ADDED_LATER = ("conditional",)
+
+
+def _key_material_versions() -> dict[str, str]:
+    """The library versions a cached model depends on."""
     import tensorflow as tf
 
-    return {"config": dataclasses.asdict(config),
-            "versions": {"vae_helpers": __version__, "keras": keras.__version__,
-                         "tensorflow": tf.__version__, "numpy": np.__version__}}
+    return {"vae_helpers": __version__, "keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__}
+
+
+def _key_material(config: TrainConfig) -> dict:
+    settings = dataclasses.asdict(config)
+    for name in _ADDED_LATER:  # left out at their defaults, so that older cache keys stay valid
+        if settings[name] == TrainConfig.__dataclass_fields__[name].default:
+            del settings[name]
+    return {"config": settings, "versions": _key_material_versions()}
 
 
 def default_cache_dir() -> Path:
@@ -187,28 +203,38 @@ def make_optimizer(learning_rate: float, schedule: str = "cosine", total_steps: 
     return keras.optimizers.Adam(learning_rate)
 
 
-def build_for(config: TrainConfig, image_shape: tuple[int, int, int], n_train: int) -> VAE:
+def build_for(config: TrainConfig, image_shape: tuple[int, int, int], n_train: int, n_classes: int = 10) -> VAE:
     """A fresh VAE for ``config``, compiled for ``n_train`` training images (weights seeded by ``config.seed``)."""
     keras.utils.set_random_seed(config.seed)
     steps_per_epoch = math.ceil(n_train / config.batch_size)
-    vae = build_vae(image_shape, config.latent_dim, config.filters, config.dense_units, config.beta, seed=config.seed,
-                    kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch, free_bits=config.free_bits)
+    if config.conditional:
+        from .conditional import build_conditional_vae
+
+        vae = build_conditional_vae(image_shape, n_classes, config.latent_dim, config.filters, config.dense_units,
+                                    config.beta, seed=config.seed)
+    else:
+        vae = build_vae(image_shape, config.latent_dim, config.filters, config.dense_units, config.beta, seed=config.seed,
+                        kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch, free_bits=config.free_bits)
     optimizer = make_optimizer(config.learning_rate, config.lr_schedule, config.epochs * steps_per_epoch)
     vae.compile(optimizer=optimizer,
                 jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
     return vae
 
 
-def _load_entry(entry: Path, config: TrainConfig, image_shape, n_train: int) -> TrainResult:
-    """Load a cache entry, raising ValueError if anything about it is off."""
+def verify_entry(entry: Path, key_material: dict, files: list[str]) -> None:
+    """Raise ValueError unless ``entry`` was saved for ``key_material`` and its ``files`` pass their checksums."""
     meta = json.loads((entry / META_FILE).read_text())
-    if meta.get("key_material") != json.loads(json.dumps(_key_material(config))):
+    if meta.get("key_material") != json.loads(json.dumps(key_material)):
         raise ValueError("its configuration or library versions differ")
-    files = [WEIGHTS_FILE, HISTORY_FILE] + ([SNAPSHOTS_FILE] if _wants_snapshots(config) else [])
     for name in files:
         if meta.get("sha256", {}).get(name) != _sha256(entry / name):
             raise ValueError(f"its file {name} fails the checksum")
-    vae = build_for(config, image_shape, n_train)
+
+
+def _load_entry(entry: Path, config: TrainConfig, image_shape, n_train: int, n_classes: int = 10) -> TrainResult:
+    """Load a cache entry, raising ValueError if anything about it is off."""
+    verify_entry(entry, _key_material(config), [WEIGHTS_FILE, HISTORY_FILE] + ([SNAPSHOTS_FILE] if _wants_snapshots(config) else []))
+    vae = build_for(config, image_shape, n_train, n_classes)
     vae.optimizer.build(vae.trainable_variables)  # so the saved optimizer state loads too
     vae.load_weights(entry / WEIGHTS_FILE)
     history = json.loads((entry / HISTORY_FILE).read_text())
@@ -279,23 +305,24 @@ def train_vae(
     ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
     if entry.exists() and not retrain:
         try:
-            return _load_entry(entry, config, ds.image_shape, len(ds.x_train))
+            return _load_entry(entry, config, ds.image_shape, len(ds.x_train), len(ds.class_names))
         except Exception as exc:  # corrupt or mismatched: never use it
             print(f"Cache entry {entry.name} is unusable ({type(exc).__name__}: {exc}); retraining.")
-    _check_cache_writable(cache_dir)  # before training, not after: a full training takes many minutes
+    check_cache_writable(cache_dir)  # before training, not after: a full training takes many minutes
 
-    vae = build_for(config, ds.image_shape, len(ds.x_train))
+    vae = build_for(config, ds.image_shape, len(ds.x_train), len(ds.class_names))
     snapshot_callbacks, state = _snapshot_callbacks(config, ds) if _wants_snapshots(config) else ([], None)
     timer = EpochTimer()  # first, so that its epoch times leave out the snapshots
-    fit = vae.fit(ds.x_train, epochs=config.epochs, batch_size=config.batch_size, shuffle=True,
-                  validation_data=(ds.x_test,), verbose=1 if verbose == 2 else 0,
+    fit = vae.fit(ds.x_train, ds.y_train if config.conditional else None, epochs=config.epochs,
+                  batch_size=config.batch_size, shuffle=True, verbose=1 if verbose == 2 else 0,
+                  validation_data=(ds.x_test, ds.y_test) if config.conditional else (ds.x_test,),
                   callbacks=[timer, StopOnNaN(), *snapshot_callbacks, *progress_callbacks(verbose),
                              *(callbacks or [])])
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     history["epoch_seconds"] = timer.seconds
     snapshots = _collect_snapshots(state, ds) if state else None
     try:
-        path = _save_entry(entry, vae, config, history, snapshots)
+        path = save_entry(entry, vae, _key_material(config), history, snapshots)
     except OSError as exc:  # a finished training is never thrown away because the cache failed
         warnings.warn(f"The trained model could not be saved in the cache ({type(exc).__name__}: {exc}); "
                       f"it is returned but will be trained again next time. Cache entry: {entry}",
@@ -312,7 +339,7 @@ class CacheNotWritableError(OSError):
     """The model cache folder cannot be written, found before any training starts."""
 
 
-def _check_cache_writable(cache_dir: Path) -> None:
+def check_cache_writable(cache_dir: Path) -> None:
     """Create ``cache_dir`` and write a probe folder in it, or raise :class:`CacheNotWritableError`."""
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -324,17 +351,17 @@ def _check_cache_writable(cache_dir: Path) -> None:
         ) from exc
 
 
-def _save_entry(entry: Path, vae: VAE, config: TrainConfig, history: dict, snapshots: dict | None) -> Path:
+def save_entry(entry: Path, model: keras.Model, key_material: dict, history: dict, snapshots: dict | None = None) -> Path:
     """Write a cache entry into a hidden temporary folder, then move it into place in one step."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
     try:
-        vae.save_weights(tmp / WEIGHTS_FILE)
+        model.save_weights(tmp / WEIGHTS_FILE)
         (tmp / HISTORY_FILE).write_text(json.dumps(history, indent=1))
         files = [WEIGHTS_FILE, HISTORY_FILE]
         if snapshots is not None:
             np.savez_compressed(tmp / SNAPSHOTS_FILE, **snapshots)
             files.append(SNAPSHOTS_FILE)
-        meta = {"key_material": _key_material(config), "sha256": {name: _sha256(tmp / name) for name in files}}
+        meta = {"key_material": key_material, "sha256": {name: _sha256(tmp / name) for name in files}}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
         if entry.exists():  # retrain=True, or an unusable entry: replace it
             shutil.rmtree(entry, ignore_errors=True)

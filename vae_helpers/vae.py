@@ -111,7 +111,7 @@ class VAE(keras.Model):
         super().__init__(**kwargs)
         if not isinstance(encoder, keras.Model) or len(encoder.outputs) != 2:
             raise ValueError(f"`encoder` must be a Keras model with two outputs [z_mean, z_log_var]. Received: encoder={encoder!r}")
-        if not isinstance(decoder, keras.Model) or decoder.input_shape[-1] != encoder.output_shape[0][-1]:
+        if not isinstance(decoder, keras.Model) or decoder.inputs[0].shape[-1] != encoder.output_shape[0][-1]:
             raise ValueError("`decoder` must be a Keras model whose input size equals the latent size "
                              f"{encoder.output_shape[0][-1]}. Received: decoder={decoder!r}")
         beta, free_bits = check_number("beta", beta), check_number("free_bits", free_bits)
@@ -120,7 +120,7 @@ class VAE(keras.Model):
         self.encoder, self.decoder = encoder, decoder
         self.beta, self.seed = beta, seed
         self.kl_warmup_steps, self.free_bits = int(kl_warmup_steps), free_bits
-        self.latent_dim = int(decoder.input_shape[-1])
+        self.latent_dim = int(decoder.inputs[0].shape[-1])
         self.sampling = Sampling(seed=seed, name="sampling")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction_loss", "kl_loss")}
 

@@ -1,0 +1,135 @@
+"""A small convolutional classifier, trained once and cached like the VAEs, to judge generated images.
+
+It answers "which class does this generated image look like, and how sure is it?", which is
+how notebook 06 measures a conditional VAE (does it draw the digit it was asked for?) and mode
+coverage (does the prior decode to every class equally often?).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from .checks import check_images, check_int, check_seed, check_writable_folder
+from .data import DATASETS, load_dataset
+from .models import run_batched
+from .training import (HISTORY_FILE, WEIGHTS_FILE, CacheWarning, _key_material_versions, check_cache_writable,
+                       default_cache_dir, save_entry, verify_entry)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything that determines a trained classifier."""
+
+    dataset: str = "mnist"
+    epochs: int = 3
+    batch_size: int = 128
+    seed: int = 0
+    n_train: int | None = None
+    n_test: int | None = None
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"`dataset` must be one of {', '.join(DATASETS)}. Received: dataset={self.dataset!r}")
+        values = {"epochs": check_int("epochs", self.epochs), "batch_size": check_int("batch_size", self.batch_size),
+                  "seed": check_seed("seed", self.seed), "n_train": check_int("n_train", self.n_train, or_none=True),
+                  "n_test": check_int("n_test", self.n_test, or_none=True)}
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def key(self) -> str:
+        """Cache key: a readable prefix and a hash of the config and the library versions."""
+        import hashlib
+
+        digest = hashlib.sha256(json.dumps(_key_material(self), sort_keys=True).encode()).hexdigest()[:16]
+        return f"classifier-{self.dataset}-e{self.epochs}-{digest}"
+
+
+def _key_material(config: ClassifierConfig) -> dict:
+    return {"classifier": dataclasses.asdict(config), "versions": _key_material_versions()}
+
+
+@dataclass
+class Classifier:
+    """A trained classifier: the Keras model (logits), its history and its accuracy on the test split."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    test_accuracy: float
+    config: ClassifierConfig
+    from_cache: bool
+
+    def predict_proba(self, x, batch_size: int = 1024) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)`` of images ``x`` in [0, 1]."""
+        x = check_images("x", x, tuple(int(s) for s in self.model.input_shape[1:]))
+        logits = run_batched(self.model, x, batch_size).astype("float64")
+        logits -= logits.max(1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(1, keepdims=True)
+
+
+def build_classifier(input_shape: tuple[int, int, int], n_classes: int) -> keras.Model:
+    """Two conv + max-pool blocks, dropout and a dense layer of logits."""
+    return keras.Sequential([
+        keras.Input(shape=input_shape, name="image"),
+        layers.Conv2D(32, 3, padding="same", activation="relu", name="conv_0"),
+        layers.MaxPooling2D(name="pool_0"),
+        layers.Conv2D(64, 3, padding="same", activation="relu", name="conv_1"),
+        layers.MaxPooling2D(name="pool_1"),
+        layers.Flatten(name="flatten"),
+        layers.Dropout(0.3, name="dropout"),
+        layers.Dense(n_classes, name="logits"),
+    ], name="classifier")
+
+
+def _compiled(config: ClassifierConfig, image_shape, n_classes: int) -> keras.Model:
+    keras.utils.set_random_seed(config.seed)
+    model = build_classifier(image_shape, n_classes)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    return model
+
+
+def train_classifier(config: ClassifierConfig = ClassifierConfig(), cache_dir: str | Path | None = None,
+                     retrain: bool = False, verbose: int = 0) -> Classifier:
+    """Train the classifier for ``config``, or load it from the model cache; report its test accuracy."""
+    if not isinstance(config, ClassifierConfig):
+        raise TypeError(f"`config` must be a ClassifierConfig. Received: config={config!r}")
+    cache_dir = check_writable_folder("cache_dir", default_cache_dir() if cache_dir is None else cache_dir)
+    entry = cache_dir / config.key()
+    ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
+    n_classes = len(ds.class_names)
+    model, history, from_cache = None, None, False
+    if entry.exists() and not retrain:
+        try:
+            verify_entry(entry, _key_material(config), [WEIGHTS_FILE, HISTORY_FILE])
+            model = _compiled(config, ds.image_shape, n_classes)
+            model.load_weights(entry / WEIGHTS_FILE)
+            history, from_cache = json.loads((entry / HISTORY_FILE).read_text()), True
+        except Exception as exc:  # corrupt or mismatched: never use it
+            print(f"Cache entry {entry.name} is unusable ({type(exc).__name__}: {exc}); retraining.")
+            model = None
+    if model is None:
+        check_cache_writable(cache_dir)
+        model = _compiled(config, ds.image_shape, n_classes)
+        start = time.perf_counter()
+        fit = model.fit(ds.x_train, ds.y_train, epochs=config.epochs, batch_size=config.batch_size,
+                        shuffle=True, verbose=verbose)
+        history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+        history["train_seconds"] = [time.perf_counter() - start]
+        try:
+            save_entry(entry, model, _key_material(config), history)
+        except OSError as exc:
+            warnings.warn(f"The trained classifier could not be saved in the cache ({type(exc).__name__}: {exc}).",
+                          CacheWarning, stacklevel=2)
+    classifier = Classifier(model, history, 0.0, config, from_cache)
+    classifier.test_accuracy = float((classifier.predict_proba(ds.x_test).argmax(1) == ds.y_test).mean())
+    return classifier
