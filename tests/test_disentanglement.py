@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from vae_helpers import disentanglement
 from vae_helpers.disentanglement import discretize, entropy, mutual_information_gap, mutual_information_matrix
 
 
@@ -61,3 +62,32 @@ def test_discretize_uses_equal_width_bins_and_handles_constants():
 def test_bad_inputs(codes, factors, match):
     with pytest.raises(ValueError, match=match):
         mutual_information_gap(codes, factors)
+
+
+# -- Chen et al.'s estimator, from the encoder's Gaussians --
+
+def test_q_estimator_gives_one_for_sharp_codes_that_copy_the_factors():
+    factors = factor_grid((3, 4, 5))
+    z_mean = factors.astype(float)
+    z_log_var = np.full(z_mean.shape, np.log(1e-4))         # sigma 0.01, values 1 apart
+    mig, gaps = disentanglement.mutual_information_gap_q(z_mean, z_log_var, factors)
+    assert mig == pytest.approx(1.0, abs=0.02) and np.all(gaps > 0.97)
+
+
+def test_q_estimator_gives_zero_for_unused_dimensions():
+    factors = factor_grid((4, 4, 4))
+    rng = np.random.default_rng(0)
+    z_mean = rng.normal(size=(len(factors), 4)) * 0.01     # what an unused dimension looks like:
+    z_log_var = np.zeros_like(z_mean)                      # mean near 0, variance near 1
+    mi = disentanglement.mutual_information_matrix_q(z_mean, z_log_var, factors)
+    assert mi.max() < 0.02
+    # the binned estimator, blind to the variance, finds information in the wiggles of the means
+    assert disentanglement.mutual_information_matrix(z_mean, factors).max() > 0.1
+
+
+def test_q_estimator_matches_the_binned_one_for_sharp_codes():
+    factors = factor_grid((4, 5))
+    z_mean = np.stack([factors[:, 0], factors[:, 0] + factors[:, 1] / 10], 1).astype(float)
+    q = disentanglement.mutual_information_matrix_q(z_mean, np.full(z_mean.shape, np.log(1e-6)), factors)
+    binned = disentanglement.mutual_information_matrix(z_mean, factors, n_bins=100)
+    np.testing.assert_allclose(q, binned, atol=0.02)

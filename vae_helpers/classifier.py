@@ -133,3 +133,22 @@ def train_classifier(config: ClassifierConfig = ClassifierConfig(), cache_dir: s
     classifier = Classifier(model, history, 0.0, config, from_cache)
     classifier.test_accuracy = float((classifier.predict_proba(ds.x_test).argmax(1) == ds.y_test).mean())
     return classifier
+
+
+def per_class_accuracy(probabilities, requested) -> np.ndarray:
+    """For each class c, the share of images requested as c that the classifier assigns to c."""
+    probabilities, requested = np.asarray(probabilities), np.asarray(requested)
+    if probabilities.ndim != 2 or requested.shape != (len(probabilities),) or not np.issubdtype(requested.dtype, np.integer):
+        raise ValueError(f"`probabilities` (n, n_classes) and `requested` (n,) integers must match. "
+                         f"Received: {probabilities.shape} and {requested.shape}")
+    predicted = probabilities.argmax(1)
+    return np.array([(predicted[requested == c] == c).mean() if np.any(requested == c) else np.nan
+                     for c in range(probabilities.shape[1])])
+
+
+def total_variation(p, q) -> float:
+    """Total variation distance ``0.5 * sum |p - q|`` between two distributions over the same classes."""
+    p, q = np.asarray(p, dtype="float64"), np.asarray(q, dtype="float64")
+    if p.shape != q.shape or p.ndim != 1 or np.any(p < 0) or np.any(q < 0):
+        raise ValueError(f"`p` and `q` must be non-negative vectors of one length. Received: {p.shape} and {q.shape}")
+    return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())

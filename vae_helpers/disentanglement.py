@@ -9,10 +9,17 @@ mutual information with ``v_k``. A dimension that copies one factor and nothing 
 gap of ``H(v_k)``, so MIG is 1 for a perfectly axis-aligned code and near 0 when every factor
 is spread over several dimensions (or none).
 
-Chen et al. estimate ``I(z_j; v_k)`` from the encoder's distribution q(z_j | x); here, as in
-Locatello et al. 2019 (disentanglement_lib), the encoder means are discretized into ``n_bins``
-equal-width bins and the mutual information of the two discrete variables is computed exactly
-from their joint histogram (in nats). Factors are discrete, so ``H(v_k)`` is exact.
+Two estimators of ``I(z_j; v_k)``, in nats (factors are discrete, so ``H(v_k)`` is exact):
+
+- :func:`mutual_information_matrix_q`, Chen et al.'s definition: the encoder's distribution
+  q(z_j | x) = N(mu_j(x), sigma_j(x)^2) defines ``q(z_j)``, the mixture over all images, and
+  ``q(z_j | v_k = v)``, the mixture over the images with that factor value; then
+  ``I = H(z_j) - E_v[H(z_j | v_k = v)]``, each entropy estimated with one sample of q per image.
+  A dimension the encoder does not use (sigma near 1, mu near 0) carries no information.
+- :func:`mutual_information_matrix`, as in Locatello et al. 2019's disentanglement_lib: the
+  encoder *means* cut into ``n_bins`` equal-width bins over each dimension's own range, and the
+  exact mutual information of the binned values. It ignores sigma, so an unused dimension whose
+  mean still wiggles with the input is binned as finely as a used one.
 """
 
 from __future__ import annotations
@@ -73,8 +80,58 @@ def mutual_information_matrix(codes, factors, n_bins: int = DEFAULT_BINS) -> np.
                      for j in range(binned.shape[1])])
 
 
+def _log_mixture_density(z: np.ndarray, mu: np.ndarray, log_var: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """``log (1/m) sum_i N(z_s; mu_i, exp(log_var_i))`` for every sample ``z_s`` (1-D arrays)."""
+    from scipy.special import logsumexp
+
+    out = np.empty(len(z))
+    for start in range(0, len(z), chunk):
+        d = z[start:start + chunk, None] - mu[None]
+        log_p = -0.5 * (d**2 / np.exp(log_var)[None] + log_var[None] + np.log(2 * np.pi))
+        out[start:start + chunk] = logsumexp(log_p, axis=1) - np.log(len(mu))
+    return out
+
+
+def mutual_information_matrix_q(z_mean, z_log_var, factors, seed: int = 0) -> np.ndarray:
+    """``I(z_j; v_k)`` in nats from the encoder's Gaussians (Chen et al. 2018): shape ``(latent_dim, n_factors)``.
+
+    Args:
+        z_mean, z_log_var: the encoder's outputs for every example, each ``(n, latent_dim)``.
+        factors: the true factor indices of each example, ``(n, n_factors)``.
+        seed: seed of the one sample of q(z | x) drawn per example.
+    """
+    z_mean, factors = _check_codes_and_factors(z_mean, factors)
+    z_log_var, _ = _check_codes_and_factors(z_log_var, factors)
+    if z_log_var.shape != z_mean.shape:
+        raise ValueError(f"`z_log_var` must have the shape of `z_mean` {z_mean.shape}. Received: {z_log_var.shape}")
+    z = z_mean + np.exp(0.5 * z_log_var) * np.random.default_rng(check_int("seed", seed, 0)).standard_normal(z_mean.shape)
+    mi = np.zeros((z_mean.shape[1], factors.shape[1]))
+    for j in range(z_mean.shape[1]):
+        h_z = -_log_mixture_density(z[:, j], z_mean[:, j], z_log_var[:, j]).mean()
+        for k in range(factors.shape[1]):
+            h_cond = 0.0
+            for v in np.unique(factors[:, k]):
+                rows = factors[:, k] == v
+                h_cond -= rows.mean() * _log_mixture_density(z[rows, j], z_mean[rows, j], z_log_var[rows, j]).mean()
+            mi[j, k] = max(h_z - h_cond, 0.0)   # an estimate can dip below 0 by noise; the quantity cannot
+    return mi
+
+
+def gap_from_matrix(mi, factors) -> tuple[float, np.ndarray]:
+    """MIG from a mutual information matrix ``(latent_dim, n_factors)``, and the normalized gap of each factor."""
+    mi, factors = np.asarray(mi, dtype="float64"), np.asarray(factors)
+    if mi.ndim != 2 or mi.shape[0] < 2 or mi.shape[1] != factors.shape[1]:
+        raise ValueError(f"`mi` must be (latent_dim >= 2, n_factors = {factors.shape[1]}). Received: mi.shape={mi.shape}")
+    h = np.array([entropy(factors[:, k]) for k in range(factors.shape[1])])
+    if np.any(h == 0):
+        raise ValueError(f"`factors` must vary: factor(s) {np.flatnonzero(h == 0).tolist()} take a single value")
+    top2 = np.sort(mi, axis=0)[-2:]
+    gaps = (top2[1] - top2[0]) / h
+    return float(gaps.mean()), gaps
+
+
 def mutual_information_gap(codes, factors, n_bins: int = DEFAULT_BINS) -> tuple[float, np.ndarray]:
-    """MIG of ``codes`` against ``factors``, and the normalized gap of each factor.
+    """MIG with the binned estimator (disentanglement_lib), and the normalized gap of each factor.
 
     Args:
         codes: one code per example, e.g. the encoder means, shape ``(n, latent_dim)``, latent_dim >= 2.
@@ -84,10 +141,12 @@ def mutual_information_gap(codes, factors, n_bins: int = DEFAULT_BINS) -> tuple[
     codes, factors = _check_codes_and_factors(codes, factors)
     if codes.shape[1] < 2:
         raise ValueError(f"`codes` must have at least 2 dimensions (MIG compares the best two). Received: codes.shape={codes.shape}")
-    mi = mutual_information_matrix(codes, factors, n_bins)
-    h = np.array([entropy(factors[:, k]) for k in range(factors.shape[1])])
-    if np.any(h == 0):
-        raise ValueError(f"`factors` must vary: factor(s) {np.flatnonzero(h == 0).tolist()} take a single value")
-    top2 = np.sort(mi, axis=0)[-2:]
-    gaps = (top2[1] - top2[0]) / h
-    return float(gaps.mean()), gaps
+    return gap_from_matrix(mutual_information_matrix(codes, factors, n_bins), factors)
+
+
+def mutual_information_gap_q(z_mean, z_log_var, factors, seed: int = 0) -> tuple[float, np.ndarray]:
+    """MIG as Chen et al. define it, from the encoder's Gaussians (:func:`mutual_information_matrix_q`)."""
+    z_mean, factors = _check_codes_and_factors(z_mean, factors)
+    if z_mean.shape[1] < 2:
+        raise ValueError(f"`z_mean` must have at least 2 dimensions (MIG compares the best two). Received: z_mean.shape={z_mean.shape}")
+    return gap_from_matrix(mutual_information_matrix_q(z_mean, z_log_var, factors, seed), factors)

@@ -116,6 +116,50 @@ def plot_images(images: np.ndarray, n_cols: int = 10, titles: Sequence[str] | No
     return fig
 
 
+def plot_image_table(images: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
+                     title: str | None = None, scale: float = 0.9) -> Figure:
+    """Tile ``len(row_labels) * len(col_labels)`` images row by row, with a label per row and per column."""
+    images = _as_images(images)
+    n_rows, n_cols = len(row_labels), len(col_labels)
+    if len(images) != n_rows * n_cols:
+        raise ValueError(f"`images` must hold len(row_labels) * len(col_labels) = {n_rows * n_cols} images. "
+                         f"Received: {len(images)}")
+    h, w = images.shape[1:3]
+    fig, ax = plt.subplots(figsize=(1.2 + n_cols * scale, 0.6 + n_rows * scale * h / w))
+    ax.imshow(_tile(images, n_rows, n_cols, gutter=GUTTER_PX, fill=GUTTER_GREY), cmap="binary", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([c * (w + GUTTER_PX) + w / 2 - 0.5 for c in range(n_cols)], list(col_labels), fontsize=8)
+    ax.set_yticks([r * (h + GUTTER_PX) + h / 2 - 0.5 for r in range(n_rows)], list(row_labels), fontsize=8)
+    ax.tick_params(length=0)
+    ax.xaxis.tick_top()
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10, pad=22)
+    fig.tight_layout()
+    return fig
+
+
+def plot_matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str], title: str | None = None,
+                fmt: str = ".2f") -> Figure:
+    """A heat map of a small matrix with every value written in its cell."""
+    values = np.asarray(values, dtype="float64")
+    if values.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(f"`values` must have shape ({len(row_labels)}, {len(col_labels)}). Received: values.shape={values.shape}")
+    fig, ax = plt.subplots(figsize=(1.5 + 1.0 * len(col_labels), 0.8 + 0.4 * len(row_labels)))
+    image = ax.imshow(values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(col_labels)), list(col_labels))
+    ax.set_yticks(range(len(row_labels)), list(row_labels))
+    for (r, c), v in np.ndenumerate(values):
+        ax.text(c, r, format(v, fmt), ha="center", va="center", fontsize=8,
+                color="white" if v < values.min() + 0.6 * (values.max() - values.min()) else "black")
+    fig.colorbar(image, ax=ax)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, n: int = 10) -> Figure:
     """Originals (top row) above their reconstructions (bottom row)."""
     originals, reconstructions = _as_images(originals, "originals"), _as_images(reconstructions, "reconstructions")
