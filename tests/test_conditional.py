@@ -73,3 +73,13 @@ def test_classifier_learns_digits_and_is_cached(tmp_path):
     assert again.from_cache and again.test_accuracy == clf.test_accuracy
     with pytest.raises(ValueError, match=r"`epochs` must be a positive integer"):
         ClassifierConfig(epochs=0)
+
+
+def test_total_variation():
+    from vae_helpers.classifier import total_variation
+
+    assert total_variation([1, 1], [2, 2]) == 0.0 and total_variation([1, 0], [0, 3]) == 1.0
+    assert total_variation(np.array([30, 10]), np.array([1, 1])) == pytest.approx(0.25)
+    for p, q in (([0, 0], [1, 1]), ([np.nan, 1], [1, 1]), ([1, -1], [1, 1]), ([1, 1, 1], [1, 1])):
+        with pytest.raises(ValueError, match=r"`p` and `q` must be finite non-negative vectors"):
+            total_variation(p, q)

@@ -56,6 +56,7 @@ def test_deterministic_and_loadable_as_a_dataset(grid):
     ({"size": 8}, r"`size` must be an integer >= 16. Received: size=8"),
     ({"n_scales": 0}, r"`n_scales` must be a positive integer"),
     ({"n_positions": 2.0}, r"`n_positions` must be a positive integer. Received: n_positions=2.0"),
+    ({"n_positions": 30}, r"`n_positions` must be at most 16 for size 32, so that every shape stays on the canvas"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

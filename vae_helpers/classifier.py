@@ -149,6 +149,8 @@ def per_class_accuracy(probabilities, requested) -> np.ndarray:
 def total_variation(p, q) -> float:
     """Total variation distance ``0.5 * sum |p - q|`` between two distributions over the same classes."""
     p, q = np.asarray(p, dtype="float64"), np.asarray(q, dtype="float64")
-    if p.shape != q.shape or p.ndim != 1 or np.any(p < 0) or np.any(q < 0):
-        raise ValueError(f"`p` and `q` must be non-negative vectors of one length. Received: {p.shape} and {q.shape}")
+    if p.shape != q.shape or p.ndim != 1 or not (np.all(np.isfinite(p)) and np.all(np.isfinite(q))) \
+            or np.any(p < 0) or np.any(q < 0) or p.sum() <= 0 or q.sum() <= 0:
+        raise ValueError(f"`p` and `q` must be finite non-negative vectors of one length with a positive sum. "
+                         f"Received: p={p!r}, q={q!r}")
     return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())

@@ -47,6 +47,17 @@ def _inside(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (v <= 1) & (np.abs(u) <= (v + 1) / 2)
 
 
+def _positions(size: int, margin: float, n: int) -> np.ndarray | None:
+    """``n`` whole-pixel centres a whole number of pixels apart, centred, inside the margins (None if impossible)."""
+    if n == 1:
+        return np.array([float(round((size - 1) / 2))])
+    for step in range(int((size - 1 - 2 * margin) // (n - 1)), 0, -1):  # the widest spacing that fits
+        positions = np.round((size - 1 - step * (n - 1)) / 2) + step * np.arange(n, dtype="float64")
+        if positions[0] >= margin and positions[-1] <= size - 1 - margin:
+            return positions  # moving a shape by whole pixels shifts the same pixels
+    return None
+
+
 def make_shapes(size: int = 32, n_scales: int = 4, n_rotations: int = 8, n_positions: int = 8) -> ShapesDataset:
     """Draw every combination of shape, scale, rotation, x and y position once.
 
@@ -62,9 +73,11 @@ def make_shapes(size: int = 32, n_scales: int = 4, n_rotations: int = 8, n_posit
                                           (("n_scales", n_scales), ("n_rotations", n_rotations), ("n_positions", n_positions)))
     half = size / 7                                   # half-size of the largest shape, in pixels
     margin = half * np.sqrt(2) + 1                    # a rotated square's corner stays inside
-    # whole-pixel centres a whole number of pixels apart, so that moving a shape shifts the same pixels
-    step = max(1, int((size - 1 - 2 * margin) // max(n_positions - 1, 1)))
-    positions = np.round((size - 1 - step * (n_positions - 1)) / 2) + step * np.arange(n_positions, dtype="float64")
+    positions = _positions(size, margin, n_positions)
+    if positions is None:
+        largest = max(n for n in range(1, size) if _positions(size, margin, n) is not None)
+        raise ValueError(f"`n_positions` must be at most {largest} for size {size}, so that every shape stays on the "
+                         f"canvas. Received: n_positions={n_positions}")
     values = (np.arange(len(SHAPES)),
               np.linspace(0.5, 1.0, n_scales) if n_scales > 1 else np.array([1.0]),
               np.arange(n_rotations) * 2 * np.pi / n_rotations,
