@@ -20,6 +20,7 @@ def test_shapes(cvae):
     assert z_mean.shape == z_log_var.shape == (5, 3)
     assert cvae.decode(z_mean, labels).shape == (5, 8, 8, 1)
     assert cvae.sample(np.arange(10), seed=1).shape == (10, 8, 8, 1)
+    assert cvae.reconstruct(x, labels).shape == (5, 8, 8, 1) and cvae.image_shape == (8, 8, 1)
     assert cvae.count_params() > 0 and cvae.encoder.input_shape == [(None, 8, 8, 1), (None, 10)]
 
 

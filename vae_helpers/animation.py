@@ -17,7 +17,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .latent import _as_codes, _check_int, procrustes_align, tsne_2d
+from .checks import check_int
+from .latent import _as_codes, procrustes_align, tsne_2d
 from .models import predict_images, run_batched
 from .plotting import GUTTER_GREY, GUTTER_PX, _as_images, _tile, plot_latent_scatter, write_bytes_atomic
 
@@ -41,7 +42,7 @@ class SampleSnapshots(keras.callbacks.Callback):
         super().__init__()
         self.z_fixed = np.array(_as_codes("z_fixed", z_fixed), dtype="float32")
         self.include_initial = bool(include_initial)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
         self.images: list[np.ndarray] = []
         self.epochs: list[int] = []
         self.seconds = 0.0  # time spent taking snapshots
@@ -90,7 +91,7 @@ class LatentSnapshots(keras.callbacks.Callback):
                                  f"Received: labels.shape={labels.shape}, labels.dtype={labels.dtype}")
         self.x_fixed, self.labels = x_fixed, labels
         self.include_initial = bool(include_initial)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.batch_size = check_int("batch_size", batch_size, 1)
         self.z: list[np.ndarray] = []
         self.epochs: list[int] = []
         self.seconds = 0.0  # time spent taking snapshots

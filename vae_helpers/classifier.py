@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from keras import layers
 from .checks import check_images, check_int, check_seed, check_writable_folder
 from .data import DATASETS, load_dataset
 from .models import run_batched
-from .training import (HISTORY_FILE, WEIGHTS_FILE, CacheWarning, _key_material_versions, check_cache_writable,
-                       default_cache_dir, save_entry, verify_entry)
+from .training import (HISTORY_FILE, WEIGHTS_FILE, _key_material_versions, check_cache_writable, default_cache_dir,
+                       key_digest, save_entry_or_warn, verify_entry)
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,7 @@ class ClassifierConfig:
 
     def key(self) -> str:
         """Cache key: a readable prefix and a hash of the config and the library versions."""
-        import hashlib
-
-        digest = hashlib.sha256(json.dumps(_key_material(self), sort_keys=True).encode()).hexdigest()[:16]
-        return f"classifier-{self.dataset}-e{self.epochs}-{digest}"
+        return f"classifier-{self.dataset}-e{self.epochs}-{key_digest(_key_material(self))}"
 
 
 def _key_material(config: ClassifierConfig) -> dict:
@@ -125,11 +121,7 @@ def train_classifier(config: ClassifierConfig = ClassifierConfig(), cache_dir: s
                         shuffle=True, verbose=verbose)
         history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         history["train_seconds"] = [time.perf_counter() - start]
-        try:
-            save_entry(entry, model, _key_material(config), history)
-        except OSError as exc:
-            warnings.warn(f"The trained classifier could not be saved in the cache ({type(exc).__name__}: {exc}).",
-                          CacheWarning, stacklevel=2)
+        save_entry_or_warn(entry, model, _key_material(config), history)
     classifier = Classifier(model, history, 0.0, config, from_cache)
     classifier.test_accuracy = float((classifier.predict_proba(ds.x_test).argmax(1) == ds.y_test).mean())
     return classifier

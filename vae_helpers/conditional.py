@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from .checks import check_images, check_int, check_number, check_seed
+from .checks import check_int, check_number, check_seed
 from .models import DENSE_UNITS, _check_filters, _check_image_shape, predict_images, run_batched
 from .vae import VAE, vae_losses
 
@@ -120,7 +120,7 @@ class ConditionalVAE(VAE):
 
     def encode(self, x, labels, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
         """``(z_mean, z_log_var)`` of images ``x`` with their integer ``labels``."""
-        x = check_images("x", x, tuple(int(s) for s in self.encoder.inputs[0].shape[1:]))
+        x = self.check_images(x)
         return run_batched(self.encoder, (x, self._labels(labels, len(x))), batch_size)
 
     def decode(self, z, labels, batch_size: int = 512) -> np.ndarray:
@@ -129,6 +129,10 @@ class ConditionalVAE(VAE):
         if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.all(np.isfinite(z)):
             raise ValueError(f"`z` must be finite codes of shape (n, {self.latent_dim}). Received: z.shape={z.shape}")
         return predict_images(self.decoder, (z, self._labels(labels, len(z))), batch_size)
+
+    def reconstruct(self, x, labels, batch_size: int = 512) -> np.ndarray:
+        """Decode the mean code of each image with its own label: the deterministic reconstruction."""
+        return self.decode(self.encode(x, labels, batch_size)[0], labels, batch_size)
 
     def sample(self, labels, seed: int = 0) -> np.ndarray:
         """One new image of each requested class in ``labels``, from ``z ~ N(0, I)`` drawn with ``seed``."""

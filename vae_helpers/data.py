@@ -169,7 +169,7 @@ def _load_digits(seed: int = 0) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np
 
 
 def _check_size(arg: str, value: int | None, split_size: int, name: str) -> int | None:
-    value = check_int(arg, value, 1, or_none=True)
+    """``value`` (already a positive int or None) if the split has that many examples."""
     if value is not None and value > split_size:
         split = "training" if arg == "n_train" else "test"
         raise ValueError(f"`{arg}` must be at most {split_size:,}, the size of the {name} {split} split "
@@ -203,8 +203,7 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise ValueError(f"`name` must be one of {', '.join(DATASETS)}. Received: name={name!r}")
-    for arg, value in (("n_train", n_train), ("n_test", n_test)):
-        check_int(arg, value, 1, or_none=True)
+    n_train, n_test = (check_int(arg, value, 1, or_none=True) for arg, value in (("n_train", n_train), ("n_test", n_test)))
     seed = check_seed("seed", seed)
     if name == "digits":
         (x_train, y_train), (x_test, y_test) = _load_digits()

@@ -17,10 +17,6 @@ from .checks import check_images, check_int, check_seed
 EXACT_NEIGHBOURS_BELOW = 10_000  # exact kNN is fast and fully reproducible below this many points
 
 
-def _check_int(arg: str, value: object, minimum: int) -> int:
-    return check_int(arg, value, minimum)
-
-
 def _as_codes(arg: str, z, dim: int | None = None, min_rows: int = 1) -> np.ndarray:
     """Check a finite float array of shape ``(n, d)`` (``d == dim`` when given)."""
     z = np.asarray(z)
@@ -88,7 +84,7 @@ def tsne_2d(z, seed: int = 0, perplexity: float = 30.0, initialization=None,
         if len(initialization) != len(z):
             raise ValueError(f"`initialization` must have one row per point of `z`, shape ({len(z)}, 2). "
                              f"Received: initialization.shape={initialization.shape}")
-    n_iter = (250 if warm else 500) if n_iter is None else _check_int("n_iter", n_iter, 1)
+    n_iter = (250 if warm else 500) if n_iter is None else check_int("n_iter", n_iter, 1)
     check_seed("seed", seed)
     from openTSNE import TSNEEmbedding, affinity
     from openTSNE import initialization as init_schemes
@@ -135,7 +131,7 @@ def _check_pair(z0, z1) -> tuple[np.ndarray, np.ndarray]:
 def lerp(z0, z1, steps: int) -> np.ndarray:
     """``steps`` codes on the straight line from ``z0`` to ``z1`` (first row ``z0``, last row ``z1``)."""
     z0, z1 = _check_pair(z0, z1)
-    steps = _check_int("steps", steps, 2)
+    steps = check_int("steps", steps, 2)
     dtype = np.result_type(z0.dtype, z1.dtype, np.float32)
     t = np.linspace(0.0, 1.0, steps)[:, None]
     out = ((1.0 - t) * z0 + t * z1).astype(dtype)
@@ -151,7 +147,7 @@ def slerp(z0, z1, steps: int) -> np.ndarray:
     (angle within 1e-4 rad of 0 or pi, where the great circle is undefined) fall back to :func:`lerp`.
     """
     z0, z1 = _check_pair(z0, z1)
-    steps = _check_int("steps", steps, 2)
+    steps = check_int("steps", steps, 2)
     a, b = z0.astype("float64"), z1.astype("float64")
     norms = np.linalg.norm(a) * np.linalg.norm(b)
     omega = np.arccos(np.clip(a @ b / norms, -1.0, 1.0)) if norms > 0 else 0.0
@@ -175,7 +171,7 @@ def interpolate_images(vae, x0, x1, steps: int = 10, method: str = "linear") -> 
     """
     if method not in ("linear", "spherical"):
         raise ValueError(f"`method` must be 'linear' or 'spherical'. Received: method={method!r}")
-    steps = _check_int("steps", steps, 2)
+    steps = check_int("steps", steps, 2)
     image_shape = tuple(vae.encoder.input_shape[1:])
     for arg, x in (("x0", x0), ("x1", x1)):
         if np.shape(x) != image_shape:
@@ -202,7 +198,7 @@ def _check_labels(labels, n: int, n_classes: int) -> np.ndarray:
 def class_means(z, labels, n_classes: int) -> np.ndarray:
     """Mean code of each class: row ``k`` is the mean of the rows of ``z`` whose label is ``k``."""
     z = _as_codes("z", z)
-    n_classes = _check_int("n_classes", n_classes, 1)
+    n_classes = check_int("n_classes", n_classes, 1)
     labels = _check_labels(labels, len(z), n_classes)
     counts = np.bincount(labels, minlength=n_classes)
     if np.any(counts == 0):
@@ -234,7 +230,7 @@ def nearest_neighbours(z_query, z_bank, k: int = 5) -> np.ndarray:
     """Indices into ``z_bank`` of the ``k`` codes closest (Euclidean) to each query, nearest first."""
     z_bank = _as_codes("z_bank", z_bank)
     z_query = _as_codes("z_query", z_query, dim=z_bank.shape[1])
-    k = _check_int("k", k, 1)
+    k = check_int("k", k, 1)
     if k > len(z_bank):
         raise ValueError(f"`k` must be at most len(z_bank) = {len(z_bank)}. Received: k={k}")
     from sklearn.neighbors import NearestNeighbors

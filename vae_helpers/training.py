@@ -87,8 +87,7 @@ class TrainConfig:
 
     def key(self) -> str:
         """Cache key: a readable prefix and a hash of the config and the library versions."""
-        digest = hashlib.sha256(json.dumps(_key_material(self), sort_keys=True).encode()).hexdigest()[:16]
-        return f"{self.dataset}-z{self.latent_dim}-beta{self.beta:g}-e{self.epochs}-{digest}"
+        return f"{self.dataset}-z{self.latent_dim}-beta{self.beta:g}-e{self.epochs}-{key_digest(_key_material(self))}"
 
 
 @dataclass
@@ -181,6 +180,11 @@ def _key_material(config: TrainConfig) -> dict:
         if settings[name] == TrainConfig.__dataclass_fields__[name].default:
             del settings[name]
     return {"config": settings, "versions": _key_material_versions()}
+
+
+def key_digest(key_material: dict) -> str:
+    """The hashed part of a cache key: 16 hex digits of the SHA-256 of ``key_material`` (JSON, sorted keys)."""
+    return hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def default_cache_dir() -> Path:
@@ -321,13 +325,7 @@ def train_vae(
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     history["epoch_seconds"] = timer.seconds
     snapshots = _collect_snapshots(state, ds) if state else None
-    try:
-        path = save_entry(entry, vae, _key_material(config), history, snapshots)
-    except OSError as exc:  # a finished training is never thrown away because the cache failed
-        warnings.warn(f"The trained model could not be saved in the cache ({type(exc).__name__}: {exc}); "
-                      f"it is returned but will be trained again next time. Cache entry: {entry}",
-                      CacheWarning, stacklevel=2)
-        path = None
+    path = save_entry_or_warn(entry, vae, _key_material(config), history, snapshots)
     return TrainResult(vae, history, config, from_cache=False, path=path, snapshots=snapshots)
 
 
@@ -349,6 +347,21 @@ def check_cache_writable(cache_dir: Path) -> None:
             f"The model cache {str(cache_dir)!r} cannot be written ({type(exc).__name__}: {exc.strerror or exc}); "
             f"nothing was trained. Set ${CACHE_ENV} to a writable folder, or pass cache_dir=."
         ) from exc
+
+
+def save_entry_or_warn(entry: Path, model: keras.Model, key_material: dict, history: dict,
+                       snapshots: dict | None = None) -> Path | None:
+    """:func:`save_entry`, but a failure only warns (:class:`CacheWarning`) and returns None.
+
+    A finished training is never thrown away because the cache could not be written.
+    """
+    try:
+        return save_entry(entry, model, key_material, history, snapshots)
+    except OSError as exc:
+        warnings.warn(f"The trained model could not be saved in the cache ({type(exc).__name__}: {exc}); "
+                      f"it is returned but will be trained again next time. Cache entry: {entry}",
+                      CacheWarning, stacklevel=3)
+        return None
 
 
 def save_entry(entry: Path, model: keras.Model, key_material: dict, history: dict, snapshots: dict | None = None) -> Path:

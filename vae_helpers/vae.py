@@ -172,8 +172,8 @@ class VAE(keras.Model):
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        """``(height, width, channels)`` of the images the model takes."""
-        return tuple(int(s) for s in self.encoder.input_shape[1:])
+        """``(height, width, channels)`` of the images the model takes (its encoder's first input)."""
+        return tuple(int(s) for s in self.encoder.inputs[0].shape[1:])
 
     def check_images(self, x, arg: str = "x") -> np.ndarray:
         """``x`` as float32 if it is a finite batch of this model's images in [0, 1]; else a clear ValueError."""
