@@ -4,6 +4,10 @@ The one-class protocol (as in Ruff et al. 2018): one class is "normal", a model 
 training images only, and the whole test set is scored; images of the other classes are the
 anomalies. A score is good when anomalies score higher than normal images: its ROC AUC is the
 probability that a random anomaly outscores a random normal image (0.5 is chance).
+
+Scores (higher = more anomalous): :func:`squared_error` of a reconstruction, the negative ELBO or
+IWAE bound of a VAE (:mod:`vae_helpers.evaluation`), and :func:`complexity_corrected`, the input
+complexity correction of Serrà et al. 2020 for likelihoods that favour simple images.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_int
+from .checks import check_images, check_int
 from .data import Dataset
 
 
@@ -61,3 +65,57 @@ def roc_curve(scores, is_anomaly) -> tuple[np.ndarray, np.ndarray]:
     scores, is_anomaly = _check_scores(scores, is_anomaly)
     fpr, tpr, _ = sk_roc_curve(is_anomaly, scores)
     return fpr, tpr
+
+
+def squared_error(model, x, batch_size: int = 512) -> np.ndarray:
+    """Sum over pixels of ``(x - model.reconstruct(x))**2`` for each image: the classic autoencoder score."""
+    x = check_images("x", x)
+    error = (x.astype("float64") - model.reconstruct(x, batch_size)) ** 2
+    return error.reshape(len(x), -1).sum(1)
+
+
+def complexity_corrected(nll_nats, x) -> np.ndarray:
+    """``-log2 p(x) - L(x)`` in bits: the negative log-likelihood minus the image's lossless PNG size.
+
+    Serrà et al. (2020) correct a likelihood for input complexity with the length ``L(x)`` of a
+    general-purpose lossless code: an image that any compressor finds simple (a thin digit on a
+    black background) gets a high likelihood from every model, and subtracting ``L(x)`` removes that
+    shared part, leaving how much *better* than a generic compressor the model explains ``x``
+    (a log-likelihood ratio against the compressor).
+
+    Args:
+        nll_nats: negative log-likelihood (or -ELBO) of each image in nats, shape ``(n,)``.
+        x: the images, shape ``(n, h, w, c)`` in [0, 1] (PNG of the 8-bit image, :func:`png_bits`).
+    """
+    from .image_quality import png_bits
+
+    x = check_images("x", x)
+    nll = np.asarray(nll_nats, dtype="float64")
+    if nll.shape != (len(x),) or not np.all(np.isfinite(nll)):
+        raise ValueError(f"`nll_nats` must hold one finite value per image ({len(x)}). "
+                         f"Received: shape {nll.shape}, {int(np.sum(~np.isfinite(nll)))} non-finite")
+    return nll / np.log(2.0) - png_bits(x)
+
+
+def one_class_scores(autoencoder, vae, x, k: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
+    """The anomaly scores of notebook 05 for images ``x``, by name (higher = more anomalous).
+
+    Args:
+        autoencoder: a trained :class:`~vae_helpers.autoencoder.Autoencoder` (its squared error).
+        vae: a trained :class:`~vae_helpers.vae.VAE` (squared error of its mean reconstruction,
+            -ELBO and -IWAE_k in nats, and the KL of the code alone).
+        x: images ``(n, h, w, c)`` in [0, 1].
+        k: samples of z per image for both the ELBO and the IWAE bound.
+        seed: seed of those samples.
+    """
+    from .evaluation import elbo_and_iwae_per_example, kl_per_example
+
+    x = check_images("x", x)
+    elbo, iwae = elbo_and_iwae_per_example(vae, x, k=k, seed=seed)
+    return {
+        "AE squared error": squared_error(autoencoder, x),
+        "VAE squared error": squared_error(vae, x),
+        "VAE -ELBO": -elbo,
+        f"VAE -IWAE (k={k})": -iwae,
+        "VAE KL": kl_per_example(vae, x),
+    }

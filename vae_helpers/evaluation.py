@@ -140,3 +140,30 @@ def iwae_per_example(vae, x, k: int = 100, batch_size: int = 100, seed: int = 0)
             parts.append(logsumexp(log_px_z + log_ratio, axis=0))
         out.append(logsumexp(np.stack(parts), axis=0) - np.log(k))
     return np.concatenate(out)
+
+
+def kl_per_example(vae, x, batch_size: int = 512) -> np.ndarray:
+    """``KL(q(z|x) || N(0, I))`` of each image in nats: the rate of its code (divide by ln 2 for bits)."""
+    z_mean, z_log_var = vae.encode(x, batch_size)
+    return (-0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var))).sum(-1).astype("float64")
+
+
+def elbo_and_iwae_per_example(vae, x, k: int = 8, batch_size: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The ELBO and ``IWAE_k`` of each image in nats, from the *same* k samples of z (half the cost of both).
+
+    The ELBO is ``mean_i log p(x|z_i)`` minus the analytic KL, as in :func:`elbo_per_example` with
+    ``n_samples=k``; the IWAE bound is :func:`iwae_per_example`'s. Arguments as in those two.
+    """
+    x = _check(vae, x, k, batch_size, seed)
+    rng = np.random.default_rng(seed)
+    elbo, iwae = [], []
+    for rows, sample_chunks in _chunks(len(x), k, batch_size):
+        total, parts = 0.0, []
+        for k_chunk in sample_chunks:
+            log_px_z, log_ratio, (z_mean, z_log_var) = _log_weights(vae, x[rows], k_chunk, rng)
+            total = total + log_px_z.sum(0)
+            parts.append(logsumexp(log_px_z + log_ratio, axis=0))
+        kl = -0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var)).sum(-1)
+        elbo.append(total / k - kl)
+        iwae.append(logsumexp(np.stack(parts), axis=0) - np.log(k))
+    return np.concatenate(elbo), np.concatenate(iwae)

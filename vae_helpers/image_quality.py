@@ -119,3 +119,19 @@ def jpeg_roundtrip(x, quality: int) -> tuple[np.ndarray, np.ndarray]:
         buffer.seek(0)
         decoded.append(np.asarray(Image.open(buffer), dtype="float32")[..., None] / 255.0)
     return np.stack(decoded), np.asarray(sizes, dtype="int64")
+
+
+def jpeg_curve(x, qualities: Sequence[int]) -> dict[str, np.ndarray]:
+    """Mean file size (bits per image) and mean PSNR of ``x`` written as JPEG at each quality.
+
+    Returns ``{"quality", "bits", "psnr"}``, one entry per quality, for a rate-distortion plot.
+    """
+    if len(qualities) == 0:
+        raise ValueError("`qualities` must hold at least one JPEG quality in [1, 95]. Received: qualities=[]")
+    x = check_images("x", x)
+    bits, quality_db = [], []
+    for q in qualities:
+        decoded, sizes = jpeg_roundtrip(x, q)
+        bits.append(sizes.mean())
+        quality_db.append(psnr(x, decoded).mean())
+    return {"quality": np.asarray(qualities), "bits": np.asarray(bits), "psnr": np.asarray(quality_db)}

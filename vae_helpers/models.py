@@ -67,19 +67,22 @@ def build_encoder(
         input_shape: ``(height, width, channels)``; height and width divisible by ``2 ** len(filters)``.
         latent_dim: size of the latent code.
         filters: channels of each stride-2 convolution (each halves height and width).
-        dense_units: width of the dense layer before the latent code.
+        dense_units: width of the dense layer before the latent code; 0 (autoencoders only) for a
+            *spatial* code: a 1x1 convolution to ``latent_dim`` channels on the last feature map.
         variational: output the mean and log-variance of q(z|x) instead of one code.
         name: model name.
     """
     filters = _check_filters(filters)
     input_shape = _check_image_shape("input_shape", input_shape, len(filters))
     latent_dim = check_int("latent_dim", latent_dim)
-    dense_units = check_int("dense_units", dense_units)
+    dense_units = check_int("dense_units", dense_units, 1 if variational else 0)
 
     x_in = keras.Input(shape=input_shape, name="image")
     h = x_in
     for i, f in enumerate(filters):
         h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(h)
+    if dense_units == 0:
+        return keras.Model(x_in, layers.Conv2D(latent_dim, 1, name="z")(h), name=name)
     h = layers.Flatten(name="flatten")(h)
     h = layers.Dense(dense_units, activation="relu", name="dense")(h)
     if not variational:
@@ -93,14 +96,16 @@ def build_decoder(
     output_shape: Sequence[int],
     latent_dim: int,
     filters: Sequence[int] = (32, 64),
+    spatial: bool = False,
     name: str = "decoder",
 ) -> keras.Model:
     """Conv decoder: ``z`` -> image logits, mirroring :func:`build_encoder` with the same ``filters``.
 
     Args:
         output_shape: ``(height, width, channels)`` of the images to produce.
-        latent_dim: size of the latent code.
+        latent_dim: size of the latent code (channels of a spatial code).
         filters: the encoder's filters; the decoder uses them in reverse order.
+        spatial: take the spatial code of an encoder built with ``dense_units=0``.
         name: model name.
     """
     filters = _check_filters(filters)
@@ -109,9 +114,13 @@ def build_decoder(
 
     factor = 2 ** len(filters)
     h0, w0, c0 = height // factor, width // factor, filters[-1]
-    z_in = keras.Input(shape=(latent_dim,), name="z")
-    h = layers.Dense(h0 * w0 * c0, activation="relu", name="dense")(z_in)
-    h = layers.Reshape((h0, w0, c0), name="reshape")(h)
+    if spatial:
+        z_in = keras.Input(shape=(h0, w0, latent_dim), name="z")
+        h = z_in
+    else:
+        z_in = keras.Input(shape=(latent_dim,), name="z")
+        h = layers.Dense(h0 * w0 * c0, activation="relu", name="dense")(z_in)
+        h = layers.Reshape((h0, w0, c0), name="reshape")(h)
     for i, f in enumerate(reversed(filters)):
         h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu", name=f"deconv_{i}")(h)
     logits = layers.Conv2DTranspose(channels, 3, padding="same", name="logits")(h)
@@ -152,3 +161,44 @@ def run_batched(model: keras.Model, inputs, batch_size: int = 512):
 def predict_images(model: keras.Model, inputs, batch_size: int = 512) -> np.ndarray:
     """Run ``model`` (which outputs logits) on ``inputs`` and return pixels ``sigmoid(logits)`` in [0, 1]."""
     return special.expit(run_batched(model, inputs, batch_size)).astype("float32")
+
+
+@keras.saving.register_keras_serializable(package="vae_helpers")
+class TrainingNoise(layers.Layer):
+    """Corrupt a batch of images in [0, 1] during training only: the input side of a denoising model.
+
+    Each image gets, with equal chance, Gaussian noise of a standard deviation drawn from
+    U(0, ``max_sigma``) (clipped back to [0, 1]) or salt-and-pepper noise on a share of pixels drawn
+    from U(0, ``max_amount``) (half set to 0, half to 1). One model thus learns every noise level
+    (a "blind" denoiser, Vincent et al. 2008 for autoencoders). Outside training it returns its input.
+    """
+
+    def __init__(self, max_sigma: float = 0.6, max_amount: float = 0.3, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        from .checks import check_number
+
+        self.max_sigma = check_number("max_sigma", max_sigma)
+        self.max_amount = check_number("max_amount", max_amount)
+        if self.max_amount > 1:
+            raise ValueError(f"`max_amount` must be a share of pixels in [0, 1]. Received: max_amount={max_amount!r}")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=False):
+        if not training:
+            return x
+        ops, rnd, sg = keras.ops, keras.random, self.seed_generator
+        per_image = (ops.shape(x)[0], 1, 1, 1)
+        sigma = rnd.uniform(per_image, 0.0, self.max_sigma, seed=sg)
+        gaussian = ops.clip(x + sigma * rnd.normal(ops.shape(x), seed=sg), 0.0, 1.0)
+        amount = rnd.uniform(per_image, 0.0, self.max_amount, seed=sg)
+        hit = rnd.uniform(ops.shape(x), seed=sg) < amount
+        salt = ops.cast(rnd.uniform(ops.shape(x), seed=sg) < 0.5, x.dtype)
+        salt_and_pepper = ops.where(hit, salt, x)
+        return ops.where(rnd.uniform(per_image, seed=sg) < 0.5, gaussian, salt_and_pepper)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_sigma": self.max_sigma, "max_amount": self.max_amount, "seed": self.seed}

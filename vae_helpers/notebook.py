@@ -11,9 +11,12 @@ import inspect
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
+
+from .checks import check_int
 from .settings import MODE_ENV, get_settings
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -115,3 +118,24 @@ def show_source(obj: object) -> None:
         raise TypeError(f"`obj` must be a function, class or module defined in Python source. "
                         f"Received: obj={obj!r}") from exc
     display(Markdown(f"```python\n{source.rstrip()}\n```"))
+
+
+def format_table(rows: Sequence[Sequence[object]], headers: Sequence[str], digits: int = 3) -> str:
+    """A plain-text table (Markdown pipes) of ``rows`` under ``headers``; floats with ``digits`` decimals."""
+    if any(len(row) != len(headers) for row in rows):
+        raise ValueError(f"every row of `rows` must have {len(headers)} cells, one per header. "
+                         f"Received row lengths {sorted({len(row) for row in rows})}")
+    digits = check_int("digits", digits, 0)
+
+    def cell(value) -> str:
+        if isinstance(value, (float, np.floating)):
+            return f"{value:.{digits}f}"
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return f"{value:,}"
+        return str(value)
+
+    table = [list(map(str, headers))] + [[cell(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    lines = ["| " + " | ".join(v.rjust(w) for v, w in zip(r, widths)) + " |" for r in table]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)

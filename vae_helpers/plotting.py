@@ -292,3 +292,51 @@ def plot_kl_per_dimension(kl_by_model: dict[str, np.ndarray], threshold: float |
     axes[0, 0].set_ylabel("KL (nats)")
     fig.tight_layout()
     return fig
+
+
+def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], title: str | None = None) -> Figure:
+    """ROC curves on one axis, each labelled with its AUC.
+
+    Args:
+        curves: score name -> ``(false positive rates, true positive rates, AUC)``
+            (``anomaly.roc_curve`` and ``anomaly.roc_auc``).
+    """
+    if not curves:
+        raise ValueError("`curves` must name at least one score. Received: {}")
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    for name, (fpr, tpr, auc) in curves.items():
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance (AUC 0.5)")
+    ax.set_xlabel("false positive rate (normal images flagged)")
+    ax.set_ylabel("true positive rate (anomalies caught)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_histograms(panels: dict[str, dict[str, np.ndarray]], bins: int = 60) -> Figure:
+    """One panel per score, overlaid histograms of that score for each group of images.
+
+    Args:
+        panels: panel title (the score and its unit) -> {group name -> scores}.
+        bins: histogram bins, shared by the groups of a panel.
+    """
+    if not panels or any(not groups for groups in panels.values()):
+        raise ValueError("`panels` must map each title to at least one group of scores. Received: "
+                         f"{ {k: list(v) for k, v in panels.items()} }")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.3), squeeze=False)
+    for ax, (title, groups) in zip(axes[0], panels.items()):
+        edges = np.histogram_bin_edges(np.concatenate([np.asarray(v, float) for v in groups.values()]), bins=bins)
+        for name, values in groups.items():
+            ax.hist(values, bins=edges, alpha=0.55, density=True, label=name)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel("density")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

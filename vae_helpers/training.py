@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import contextlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -26,11 +28,12 @@ import numpy as np
 
 from . import __version__
 from .checks import check_int, check_number, check_seed, check_writable_folder
-from .data import DATASETS, load_dataset
+from .data import DATASETS, Dataset, load_dataset
 from .models import DENSE_UNITS
 from .vae import VAE, build_vae
 
 CACHE_ENV = "VAE_COURSE_CACHE"
+MODELS = ("vae", "autoencoder")
 WEIGHTS_FILE, HISTORY_FILE, META_FILE = "vae.weights.h5", "history.json", "meta.json"
 SNAPSHOTS_FILE = "snapshots.npz"
 
@@ -50,7 +53,7 @@ class TrainConfig:
     learning_rate: float = 3e-3        # peak learning rate of Adam
     lr_schedule: str = "cosine"        # "cosine": decay to 2% of the peak over all epochs; or "constant"
     filters: tuple[int, ...] = (32, 64)
-    dense_units: int = DENSE_UNITS     # 16 is the Keras example's (models.ARCHITECTURES)
+    dense_units: int = DENSE_UNITS     # 16 is the Keras example's (models.ARCHITECTURES); 0: spatial code (autoencoder)
     kl_warmup_epochs: int = 0          # KL weight ramps from 0 to beta over these epochs (Bowman et al. 2016)
     free_bits: float = 0.0             # nats of KL per dimension left unpenalized (Kingma et al. 2016)
     jit_compile: bool = False          # XLA is ~2x slower on CPU here (benchmarks/cpu_levers.py)
@@ -58,15 +61,20 @@ class TrainConfig:
     snapshot_images: int = 0           # test images whose encoder means are recorded every epoch
     snapshot_samples: int = 0          # fixed prior samples decoded every epoch
     conditional: bool = False          # a conditional VAE (Sohn et al. 2015) fed the labels
+    model: str = "vae"                 # "vae", or "autoencoder" (deterministic, vae_helpers.autoencoder)
+    normal_class: int | None = None    # train on this class's training images only (one-class anomaly detection)
+    denoising: bool = False            # train on corrupted inputs with clean targets (models.TrainingNoise)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"`dataset` must be one of {', '.join(DATASETS)}. Received: dataset={self.dataset!r}")
         fields = {name: check_int(name, getattr(self, name), 1)
-                  for name in ("latent_dim", "epochs", "batch_size", "dense_units", "steps_per_execution")}
+                  for name in ("latent_dim", "epochs", "batch_size", "steps_per_execution")}
+        fields["dense_units"] = check_int("dense_units", self.dense_units, 0 if self.model == "autoencoder" else 1)
         fields |= {name: check_int(name, getattr(self, name), 0)
                    for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs")}
         fields |= {name: check_int(name, getattr(self, name), 1, or_none=True) for name in ("n_train", "n_test")}
+        fields["normal_class"] = check_int("normal_class", self.normal_class, 0, or_none=True)
         fields |= {name: check_number(name, getattr(self, name)) for name in ("beta", "free_bits")}
         fields["seed"] = check_seed("seed", self.seed)
         fields["learning_rate"] = check_number("learning_rate", self.learning_rate, strict=True)
@@ -75,26 +83,38 @@ class TrainConfig:
         if isinstance(self.filters, (str, bytes)) or not hasattr(self.filters, "__iter__"):
             raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={self.filters!r}")
         fields["filters"] = tuple(check_int("filters", f, 1) for f in self.filters)
-        for name in ("jit_compile", "conditional"):
+        for name in ("jit_compile", "conditional", "denoising"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}")
         if self.conditional and (self.snapshot_images or self.snapshot_samples or self.kl_warmup_epochs or self.free_bits):
             raise ValueError("`conditional=True` does not support snapshots, KL warm-up or free bits. "
                              f"Received: snapshot_images={self.snapshot_images}, snapshot_samples={self.snapshot_samples}, "
                              f"kl_warmup_epochs={self.kl_warmup_epochs}, free_bits={self.free_bits}")
+        if self.model not in MODELS:
+            raise ValueError(f"`model` must be one of {', '.join(MODELS)}. Received: model={self.model!r}")
+        if self.model == "autoencoder" and (self.conditional or self.kl_warmup_epochs or self.free_bits
+                                            or self.snapshot_images or self.snapshot_samples):
+            raise ValueError("`model='autoencoder'` has no KL term, labels or snapshots: leave conditional, "
+                             "kl_warmup_epochs, free_bits, snapshot_images and snapshot_samples at their defaults. "
+                             f"Received: conditional={self.conditional}, kl_warmup_epochs={self.kl_warmup_epochs}, "
+                             f"free_bits={self.free_bits}, snapshot_images={self.snapshot_images}, "
+                             f"snapshot_samples={self.snapshot_samples}")
         for name, value in fields.items():  # plain Python numbers, so the cache key never sees numpy types
             object.__setattr__(self, name, value)
 
     def key(self) -> str:
         """Cache key: a readable prefix and a hash of the config and the library versions."""
-        return f"{self.dataset}-z{self.latent_dim}-beta{self.beta:g}-e{self.epochs}-{key_digest(_key_material(self))}"
+        prefix = self.dataset if self.normal_class is None else f"{self.dataset}-class{self.normal_class}"
+        kind = ("convae" if self.dense_units == 0 else "ae") if self.model == "autoencoder" else f"beta{self.beta:g}"
+        kind = f"{kind}-denoising" if self.denoising else kind
+        return f"{prefix}-z{self.latent_dim}-{kind}-e{self.epochs}-{key_digest(_key_material(self))}"
 
 
 @dataclass
 class TrainResult:
     """A trained VAE with its Keras history and where it came from."""
 
-    vae: VAE
+    vae: VAE                 # an autoencoder.Autoencoder when config.model == "autoencoder"
     history: dict[str, list[float]]
     config: TrainConfig
     from_cache: bool
@@ -164,7 +184,7 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
-_ADDED_LATER = ("conditional",)
+_ADDED_LATER = ("conditional", "model", "normal_class", "denoising")
 
 
 def _key_material_versions() -> dict[str, str]:
@@ -211,14 +231,20 @@ def build_for(config: TrainConfig, image_shape: tuple[int, int, int], n_train: i
     """A fresh VAE for ``config``, compiled for ``n_train`` training images (weights seeded by ``config.seed``)."""
     keras.utils.set_random_seed(config.seed)
     steps_per_epoch = math.ceil(n_train / config.batch_size)
-    if config.conditional:
+    if config.model == "autoencoder":
+        from .autoencoder import build_autoencoder_model
+
+        vae = build_autoencoder_model(image_shape, config.latent_dim, config.filters, config.dense_units,
+                                      denoising=config.denoising, seed=config.seed)
+    elif config.conditional:
         from .conditional import build_conditional_vae
 
         vae = build_conditional_vae(image_shape, n_classes, config.latent_dim, config.filters, config.dense_units,
                                     config.beta, seed=config.seed)
     else:
         vae = build_vae(image_shape, config.latent_dim, config.filters, config.dense_units, config.beta, seed=config.seed,
-                        kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch, free_bits=config.free_bits)
+                        kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch, free_bits=config.free_bits,
+                        denoising=config.denoising)
     optimizer = make_optimizer(config.learning_rate, config.lr_schedule, config.epochs * steps_per_epoch)
     vae.compile(optimizer=optimizer,
                 jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution)
@@ -307,6 +333,8 @@ def train_vae(
     cache_dir = check_writable_folder("cache_dir", default_cache_dir() if cache_dir is None else cache_dir)
     entry = cache_dir / config.key()
     ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
+    if config.normal_class is not None:
+        ds = only_class(ds, config.normal_class)
     if entry.exists() and not retrain:
         try:
             return _load_entry(entry, config, ds.image_shape, len(ds.x_train), len(ds.class_names))
@@ -315,6 +343,27 @@ def train_vae(
     check_cache_writable(cache_dir)  # before training, not after: a full training takes many minutes
 
     vae = build_for(config, ds.image_shape, len(ds.x_train), len(ds.class_names))
+    with _tf_warnings_silenced():
+        return _fit_and_save(vae, config, ds, entry, verbose, callbacks)
+
+
+@contextlib.contextmanager
+def _tf_warnings_silenced():
+    """Hide TensorFlow's Python WARNING lines (errors still show) while a model trains.
+
+    Training many small models in a loop (notebook 05) makes TensorFlow warn that ``fit`` "triggered
+    tf.function retracing": each new model needs its own traced step, which is expected here.
+    """
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _fit_and_save(vae, config: TrainConfig, ds: Dataset, entry: Path, verbose: int, callbacks) -> TrainResult:
     snapshot_callbacks, state = _snapshot_callbacks(config, ds) if _wants_snapshots(config) else ([], None)
     timer = EpochTimer()  # first, so that its epoch times leave out the snapshots
     fit = vae.fit(ds.x_train, ds.y_train if config.conditional else None, epochs=config.epochs,
@@ -327,6 +376,17 @@ def train_vae(
     snapshots = _collect_snapshots(state, ds) if state else None
     path = save_entry_or_warn(entry, vae, _key_material(config), history, snapshots)
     return TrainResult(vae, history, config, from_cache=False, path=path, snapshots=snapshots)
+
+
+def only_class(ds: Dataset, normal_class: int) -> Dataset:
+    """``ds`` restricted to the images of ``normal_class`` in both splits (after any ``n_train``/``n_test`` subset)."""
+    normal_class = check_int("normal_class", normal_class, 0, len(ds.class_names) - 1)
+    train, test = ds.y_train == normal_class, ds.y_test == normal_class
+    if not train.any() or not test.any():
+        raise ValueError(f"`normal_class` {normal_class} has no images in the (subset of the) {ds.name} "
+                         f"{'training' if not train.any() else 'test'} split. Received: normal_class={normal_class}")
+    return dataclasses.replace(ds, x_train=ds.x_train[train], y_train=ds.y_train[train],
+                               x_test=ds.x_test[test], y_test=ds.y_test[test])
 
 
 class CacheWarning(UserWarning):

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 from .checks import check_images, check_int, check_number, check_seed
-from .models import DENSE_UNITS, build_decoder, build_encoder, predict_images, run_batched
+from .models import DENSE_UNITS, TrainingNoise, build_decoder, build_encoder, predict_images, run_batched
 
 
 def _check_seed(seed) -> int | None:
@@ -104,10 +104,13 @@ class VAE(keras.Model):
         kl_warmup_steps: training steps over which the KL weight grows linearly from 0 to ``beta``
             (0: no warm-up).
         free_bits: nats of KL per latent dimension that training does not penalize below.
+        denoising: train on corrupted inputs (:class:`~vae_helpers.models.TrainingNoise`) with the
+            clean images as targets: a denoising VAE (Im et al. 2017).
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0,
-                 seed: int | None = None, kl_warmup_steps: int = 0, free_bits: float = 0.0, **kwargs):
+                 seed: int | None = None, kl_warmup_steps: int = 0, free_bits: float = 0.0,
+                 denoising: bool = False, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(encoder, keras.Model) or len(encoder.outputs) != 2:
             raise ValueError(f"`encoder` must be a Keras model with two outputs [z_mean, z_log_var]. Received: encoder={encoder!r}")
@@ -122,6 +125,8 @@ class VAE(keras.Model):
         self.kl_warmup_steps, self.free_bits = int(kl_warmup_steps), free_bits
         self.latent_dim = int(decoder.inputs[0].shape[-1])
         self.sampling = Sampling(seed=seed, name="sampling")
+        self.denoising = bool(denoising)
+        self.noise = TrainingNoise(seed=seed, name="training_noise") if self.denoising else None
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "reconstruction_loss", "kl_loss")}
 
     def build(self, input_shape=None):
@@ -143,9 +148,10 @@ class VAE(keras.Model):
         step = ops.cast(self.optimizer.iterations, "float32")
         return self.beta * ops.minimum(1.0, step / self.kl_warmup_steps)
 
-    def compute_vae_losses(self, x, training: bool = False) -> dict:
-        """Encode, sample with the reparameterization trick, decode, and return :func:`vae_losses`."""
-        z_mean, z_log_var = self.encoder(x, training=training)
+    def compute_vae_losses(self, x, training: bool = False, x_in=None) -> dict:
+        """Encode ``x_in`` (default ``x``), sample with the reparameterization trick, decode, and
+        return :func:`vae_losses` against ``x``."""
+        z_mean, z_log_var = self.encoder(x if x_in is None else x_in, training=training)
         logits = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
         if training:  # the training objective, with the warm-up and free bits if any
             return vae_losses(x, logits, z_mean, z_log_var, self.kl_weight(), self.free_bits)
@@ -158,8 +164,9 @@ class VAE(keras.Model):
 
     def train_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
+        x_in = self.noise(x, training=True) if self.denoising else None  # a denoising VAE (notebook 05)
         with tf.GradientTape() as tape:
-            losses = self.compute_vae_losses(x, training=True)
+            losses = self.compute_vae_losses(x, training=True, x_in=x_in)
         grads = tape.gradient(losses["loss"], self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._update_trackers(losses)
@@ -213,14 +220,20 @@ class VAE(keras.Model):
             "seed": self.seed,
             "kl_warmup_steps": self.kl_warmup_steps,
             "free_bits": self.free_bits,
+            "denoising": self.denoising,
         }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
+        return cls(**with_submodels(config))
+
+
+def with_submodels(config: dict) -> dict:
+    """A copy of a model's ``config`` with its serialized ``encoder`` and ``decoder`` rebuilt (for ``from_config``)."""
+    config = dict(config)
+    for part in ("encoder", "decoder"):
+        config[part] = keras.saving.deserialize_keras_object(config[part])
+    return config
 
 
 def build_vae(
