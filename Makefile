@@ -2,7 +2,7 @@
 #   make        the main job: create/reuse .venv, install the course, regenerate plots/ (vae-course plots)
 #   make test   create/reuse .venv, install the course with its test extras, run all tests
 # Also: make notebooks (re-execute every notebook with the full settings), make lab, make benchmarks.
-# Both create the virtual environment in $(VENV) with $(PYTHON) (3.10-3.12) on first use.
+# Both create the virtual environment in $(VENV) with $(PYTHON) (3.10-3.13) on first use.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +17,7 @@ plots: $(VENV)/.installed-lab
 	$(BIN)/vae-course plots
 
 $(BIN)/python:
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "Python 3.10-3.12 is required (TensorFlow wheels); found %d.%d. Run: make PYTHON=python3.12" % v)'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 13) else "Python 3.10-3.13 is required (TensorFlow wheels); found %d.%d. Run: make PYTHON=python3.12" % v)'
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV). On Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
 
