@@ -17,7 +17,7 @@ from keras import ops
 
 from .checks import check_images, check_int
 from .models import DENSE_UNITS, TrainingNoise, build_decoder, build_encoder, predict_images, run_batched
-from .vae import bernoulli_log_likelihood, with_submodels
+from .vae import bernoulli_log_likelihood, replica_share, with_submodels
 
 
 @keras.saving.register_keras_serializable(package="vae_helpers")
@@ -67,7 +67,8 @@ class Autoencoder(keras.Model):
         x_in = self.noise(x, training=True) if self.denoising else x
         with tf.GradientTape() as tape:
             loss = self._loss(x, x_in)
-        grads = tape.gradient(loss, self.trainable_weights)
+            scaled = replica_share(loss)
+        grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}

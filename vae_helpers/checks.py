@@ -99,3 +99,37 @@ def check_writable_folder(arg: str, folder: object, file: object = None) -> Path
         raise ValueError(f"`{arg}` {must.replace('a folder', 'a writable folder')}, but {str(existing)!r} is read-only. "
                          f"Received: {arg}={str(received)!r}")
     return path
+
+
+def assert_finite_spread(name: str, values: object, axis: int | None = None, min_std: float = 0.0) -> np.ndarray:
+    """Fail unless every value is finite and the values spread out: the guard of the notebooks' smoke checks.
+
+    ``np.testing.assert_array_equal`` treats NaN as equal to NaN, and a collapsed model gives
+    constant codes that every shape check accepts; this catches both.
+
+    Args:
+        name: what the values are, for the message.
+        values: an array-like of numbers.
+        axis: ``None`` to take one standard deviation over all values, or the axis of the
+            observations (``0`` for codes of shape ``(n, d)``) to require a spread in every column.
+        min_std: the standard deviation (each one, with ``axis``) must be larger than this.
+
+    Returns:
+        ``values`` as a float array, so the call can wrap an expression.
+
+    Raises:
+        AssertionError: naming how many values are NaN or infinite, or which spread is too small.
+    """
+    array = np.asarray(values, dtype=float)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise AssertionError(f"{name}: {int(bad.sum())} of {array.size} values are NaN or infinite")
+    if array.size == 0:
+        raise AssertionError(f"{name}: no values")
+    std = np.atleast_1d(array.std() if axis is None else array.std(axis=axis))
+    low = np.flatnonzero(std <= min_std)
+    if low.size:
+        where = "" if axis is None else f" in {low.size} of {std.size} columns (first: column {int(low[0])})"
+        raise AssertionError(f"{name}: standard deviation {float(std[low[0]]):.3g} <= {min_std:g}{where}: "
+                             "the values have collapsed")
+    return array

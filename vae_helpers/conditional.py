@@ -19,7 +19,7 @@ from keras import layers
 
 from .checks import check_int, check_number, check_seed
 from .models import DENSE_UNITS, _check_filters, _check_image_shape, predict_images, run_batched
-from .vae import VAE, vae_losses
+from .vae import VAE, replica_share, vae_losses
 
 
 def build_conditional_encoder(input_shape: Sequence[int], n_classes: int, latent_dim: int,
@@ -100,7 +100,8 @@ class ConditionalVAE(VAE):
         x, labels = data[0], data[1]
         with tf.GradientTape() as tape:
             losses = self.compute_vae_losses(x, labels, training=True)
-        grads = tape.gradient(losses["loss"], self.trainable_weights)
+            loss = replica_share(losses["loss"])
+        grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._update_trackers(losses)
 

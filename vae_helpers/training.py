@@ -25,17 +25,20 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from . import __version__
 from .checks import check_int, check_number, check_seed, check_writable_folder
 from .data import DATASETS, Dataset, load_dataset
 from .models import DENSE_UNITS
+from .tensorboard_log import TensorBoardLogger, write_history
 from .vae import VAE, build_vae
 
 CACHE_ENV = "VAE_COURSE_CACHE"
 MODELS = ("vae", "autoencoder")
 WEIGHTS_FILE, HISTORY_FILE, META_FILE = "vae.weights.h5", "history.json", "meta.json"
 SNAPSHOTS_FILE = "snapshots.npz"
+TENSORBOARD_SAMPLES = 64  # prior samples in a TensorBoard run when the config records no snapshots
 
 
 @dataclass(frozen=True)
@@ -227,8 +230,18 @@ def make_optimizer(learning_rate: float, schedule: str = "cosine", total_steps: 
     return keras.optimizers.Adam(learning_rate)
 
 
-def build_for(config: TrainConfig, image_shape: tuple[int, int, int], n_train: int, n_classes: int = 10) -> VAE:
-    """A fresh VAE for ``config``, compiled for ``n_train`` training images (weights seeded by ``config.seed``)."""
+def build_for(config: TrainConfig, image_shape: tuple[int, int, int], n_train: int, n_classes: int = 10,
+              strategy: tf.distribute.Strategy | None = None) -> VAE:
+    """A fresh VAE for ``config``, compiled for ``n_train`` training images (weights seeded by ``config.seed``).
+
+    With a ``strategy``, the model and its optimizer are created in ``strategy.scope()``, so that
+    ``fit`` trains a replica on each of the strategy's devices (see :func:`train_vae`).
+    """
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        return _build_for(config, image_shape, n_train, n_classes)
+
+
+def _build_for(config: TrainConfig, image_shape: tuple[int, int, int], n_train: int, n_classes: int) -> VAE:
     keras.utils.set_random_seed(config.seed)
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     if config.model == "autoencoder":
@@ -261,12 +274,14 @@ def verify_entry(entry: Path, key_material: dict, files: list[str]) -> None:
             raise ValueError(f"its file {name} fails the checksum")
 
 
-def _load_entry(entry: Path, config: TrainConfig, image_shape, n_train: int, n_classes: int = 10) -> TrainResult:
+def _load_entry(entry: Path, config: TrainConfig, image_shape, n_train: int, n_classes: int = 10,
+                strategy: tf.distribute.Strategy | None = None) -> TrainResult:
     """Load a cache entry, raising ValueError if anything about it is off."""
     verify_entry(entry, _key_material(config), [WEIGHTS_FILE, HISTORY_FILE] + ([SNAPSHOTS_FILE] if _wants_snapshots(config) else []))
-    vae = build_for(config, image_shape, n_train, n_classes)
-    vae.optimizer.build(vae.trainable_variables)  # so the saved optimizer state loads too
-    vae.load_weights(entry / WEIGHTS_FILE)
+    vae = build_for(config, image_shape, n_train, n_classes, strategy)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        vae.optimizer.build(vae.trainable_variables)  # so the saved optimizer state loads too
+        vae.load_weights(entry / WEIGHTS_FILE)
     history = json.loads((entry / HISTORY_FILE).read_text())
     snapshots = None
     if _wants_snapshots(config):
@@ -279,14 +294,20 @@ def _wants_snapshots(config: TrainConfig) -> bool:
     return config.snapshot_images > 0 or config.snapshot_samples > 0
 
 
+def _snapshot_inputs(config: TrainConfig, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """The test images (indices) and prior samples the snapshots follow, chosen with ``config.seed``."""
+    rng = np.random.default_rng([config.seed, 2])
+    index = np.sort(rng.choice(n_test, size=min(config.snapshot_images, n_test), replace=False))
+    z_fixed = rng.standard_normal((config.snapshot_samples, config.latent_dim)).astype("float32")
+    return index, z_fixed
+
+
 def _snapshot_callbacks(config: TrainConfig, ds) -> tuple[list, dict]:
     """The animation callbacks for ``config`` with their fixed inputs (chosen with ``config.seed``)."""
     from .animation import LatentSnapshots, SampleSnapshots
 
-    rng = np.random.default_rng([config.seed, 2])
-    n_images = min(config.snapshot_images, len(ds.x_test))
-    index = np.sort(rng.choice(len(ds.x_test), size=n_images, replace=False))
-    z_fixed = rng.standard_normal((config.snapshot_samples, config.latent_dim)).astype("float32")
+    index, z_fixed = _snapshot_inputs(config, len(ds.x_test))
+    n_images = len(index)
     callbacks = {}
     if n_images:
         callbacks["latent"] = LatentSnapshots(ds.x_test[index], ds.y_test[index])
@@ -312,6 +333,8 @@ def train_vae(
     retrain: bool = False,
     verbose: int = 1,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    tensorboard_dir: str | Path | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> TrainResult:
     """Train a VAE for ``config``, or load it from the cache if an intact entry exists.
 
@@ -323,6 +346,15 @@ def train_vae(
         retrain: ignore an existing entry and train again (the entry is replaced).
         verbose: 0 quiet, 1 one line per epoch (:class:`EpochLogger`), 2 Keras's own progress bar.
         callbacks: extra Keras callbacks for ``fit`` (they do not run when the model is loaded).
+        tensorboard_dir: write a TensorBoard run into ``tensorboard_dir/<config.key()>``: the three
+            losses per epoch and, for a VAE, decoded prior samples per epoch
+            (:mod:`vae_helpers.tensorboard_log`). A model loaded from the cache gets its run
+            written from the stored history and snapshots.
+        strategy: a ``tf.distribute`` strategy to train with, such as ``tf.distribute.MirroredStrategy()``
+            (the GPUs of one machine) or ``MultiWorkerMirroredStrategy()`` (several machines, set up
+            by ``$TF_CONFIG``). Each batch of ``config.batch_size`` images is split between the
+            replicas and their gradients are summed, so the result matches one device up to
+            floating-point order. The cache key does not depend on it.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"`config` must be a TrainConfig. Received: config={config!r}")
@@ -330,21 +362,51 @@ def train_vae(
         raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={verbose!r}")
     if callbacks is not None and not all(isinstance(cb, keras.callbacks.Callback) for cb in callbacks):
         raise ValueError(f"`callbacks` must be a list of keras.callbacks.Callback. Received: callbacks={callbacks!r}")
+    if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise ValueError("`strategy` must be a tf.distribute.Strategy, such as tf.distribute.MirroredStrategy(), "
+                         f"or None. Received: strategy={strategy!r}")
     cache_dir = check_writable_folder("cache_dir", default_cache_dir() if cache_dir is None else cache_dir)
+    if tensorboard_dir is not None:
+        tensorboard_dir = check_writable_folder("tensorboard_dir", tensorboard_dir)
     entry = cache_dir / config.key()
     ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
     if config.normal_class is not None:
         ds = only_class(ds, config.normal_class)
     if entry.exists() and not retrain:
         try:
-            return _load_entry(entry, config, ds.image_shape, len(ds.x_train), len(ds.class_names))
+            result = _load_entry(entry, config, ds.image_shape, len(ds.x_train), len(ds.class_names), strategy)
         except Exception as exc:  # corrupt or mismatched: never use it
             print(f"Cache entry {entry.name} is unusable ({type(exc).__name__}: {exc}); retraining.")
+        else:
+            if tensorboard_dir is not None:
+                _write_cached_run(result, tensorboard_dir / config.key(), len(ds.x_test))
+            return result
     check_cache_writable(cache_dir)  # before training, not after: a full training takes many minutes
 
-    vae = build_for(config, ds.image_shape, len(ds.x_train), len(ds.class_names))
+    vae = build_for(config, ds.image_shape, len(ds.x_train), len(ds.class_names), strategy)
+    if tensorboard_dir is not None:
+        callbacks = [*(callbacks or []), TensorBoardLogger(tensorboard_dir / config.key(), _tensorboard_samples(config, len(ds.x_test)))]
     with _tf_warnings_silenced():
         return _fit_and_save(vae, config, ds, entry, verbose, callbacks)
+
+
+def _tensorboard_samples(config: TrainConfig, n_test: int) -> np.ndarray | None:
+    """The prior samples a TensorBoard run shows: the snapshot samples if the config records them, else 64 fixed ones."""
+    if config.model != "vae" or config.conditional:
+        return None  # an autoencoder has no prior; a conditional decoder also needs labels
+    if config.snapshot_samples:
+        return _snapshot_inputs(config, n_test)[1]
+    return np.random.default_rng([config.seed, 3]).standard_normal((TENSORBOARD_SAMPLES, config.latent_dim)).astype("float32")
+
+
+def _write_cached_run(result: TrainResult, run_dir: Path, n_test: int) -> None:
+    """A TensorBoard run for a model loaded from the cache: its history, and its samples (per epoch if snapshotted)."""
+    snaps = result.snapshots or {}
+    images, epochs = snaps.get("images"), snaps.get("epochs")
+    z = _tensorboard_samples(result.config, n_test)
+    if images is None and z is not None:
+        images, epochs = result.vae.decode(z)[None], [len(result.history.get("loss", []))]
+    write_history(run_dir, result.history, images, epochs)
 
 
 @contextlib.contextmanager

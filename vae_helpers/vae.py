@@ -93,6 +93,16 @@ def vae_losses(x, logits, z_mean, z_log_var, beta=1.0, free_bits: float = 0.0) -
 
 
 @keras.saving.register_keras_serializable(package="vae_helpers")
+def replica_share(loss):
+    """``loss`` divided by the number of replicas training in sync (1 outside a ``tf.distribute`` strategy).
+
+    Under a strategy each replica computes the mean loss of its share of the batch and the
+    optimizer sums the replicas' gradients; dividing first makes that sum the gradient of the
+    mean over the whole batch, as on one device.
+    """
+    return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+
 class VAE(keras.Model):
     """A VAE from an encoder (image -> [z_mean, z_log_var]) and a decoder (z -> logits).
 
@@ -167,7 +177,8 @@ class VAE(keras.Model):
         x_in = self.noise(x, training=True) if self.denoising else None  # a denoising VAE (notebook 05)
         with tf.GradientTape() as tape:
             losses = self.compute_vae_losses(x, training=True, x_in=x_in)
-        grads = tape.gradient(losses["loss"], self.trainable_weights)
+            loss = replica_share(losses["loss"])   # the loss itself on one device (tf.distribute: see replica_share)
+        grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._update_trackers(losses)
 

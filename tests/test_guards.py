@@ -1,0 +1,100 @@
+"""The guards behind a quiet, honest smoke run: TensorFlow's start-up lines filtered, NaN and collapse caught."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vae_helpers import latent
+from vae_helpers.checks import assert_finite_spread
+from vae_helpers.figures import SMOKE_N_TRAIN, plots_config
+from vae_helpers.settings import get_settings
+from vae_helpers.tf_startup import SHOW_ENV, drop_startup_lines, filtered_stderr_fd
+
+# Lines TensorFlow 2.21 printed when imported on this machine (no GPU).
+STARTUP = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1795346951.347236   23969 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results due to floating-point round-off errors from different computation orders. To turn them off, set the environment variable `TF_ENABLE_ONEDNN_OPTS=0`.
+I0000 00:00:1795346951.347763   23969 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
+I0000 00:00:1795346951.963934   23969 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions in performance-critical operations.
+To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
+E0000 00:00:1795346967.625124   23969 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)
+"""
+
+
+def test_startup_lines_are_dropped_and_other_lines_kept():
+    real_error = "E0000 00:00:1795346967.625124   23969 op_kernel.cc:1840] OP_REQUIRES failed: out of memory\n"
+    assert drop_startup_lines(STARTUP) == ""
+    assert drop_startup_lines(STARTUP + real_error + "Traceback (most recent call last):\n") == \
+        real_error + "Traceback (most recent call last):\n"
+
+
+def _run(code: str, **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", SHOW_ENV)}
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                          timeout=300, check=True)
+
+
+def test_importing_vae_helpers_starts_tensorflow_without_its_log_lines():
+    code = ("import vae_helpers, keras, numpy as np\n"
+            "keras.utils.set_random_seed(0)\n"
+            "print(float(keras.ops.sum(keras.random.normal((4,)) * 0 + 1)))\n")
+    quiet = _run(code)
+    assert quiet.stdout.strip() == "4.0"
+    assert quiet.stderr == "", quiet.stderr
+    shown = _run(code, **{SHOW_ENV: "1"})   # the same run with the filter off: the lines are really there
+    assert "cpu_feature_guard" in shown.stderr or "absl::InitializeLog" in shown.stderr, shown.stderr
+    assert drop_startup_lines(shown.stderr) == "", drop_startup_lines(shown.stderr)
+
+
+def test_filter_keeps_what_is_not_a_start_up_line():
+    code = ("import os, sys\n"
+            "from vae_helpers.tf_startup import filtered_stderr_fd\n"
+            "with filtered_stderr_fd():\n"
+            "    os.write(2, b'W0000 00:00:1.0   1 cpu_feature_guard.cc:1] This TensorFlow binary is optimized to use available CPU instructions x\\n')\n"
+            "    os.write(2, b'a real problem\\n')\n"
+            "print('done', file=sys.stderr)\n")
+    assert _run(code).stderr == "a real problem\ndone\n"
+
+
+def test_filtered_stderr_fd_restores_file_descriptor_2(capfd):
+    with filtered_stderr_fd():
+        os.write(2, b"kept line\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "kept line\nafter\n"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")      # openTSNE and PCA divide by a zero spread
+def test_guard_catches_the_nan_that_assert_array_equal_lets_through():
+    collapsed = np.zeros((100, 16), dtype="float32")       # every test image encoded to the same code
+    layout = latent.tsne_2d(collapsed, seed=0)              # openTSNE divides by a zero spread
+    np.testing.assert_array_equal(layout, latent.tsne_2d(collapsed, seed=0))   # passes: NaN == NaN here
+    with pytest.raises(AssertionError, match=r"t-SNE layout: 200 of 200 values are NaN or infinite"):
+        assert_finite_spread("t-SNE layout", layout, axis=0)
+    with pytest.raises(AssertionError, match=r"codes: standard deviation 0 <= 0 in 16 of 16 columns"):
+        assert_finite_spread("codes", collapsed, axis=0)
+
+
+def test_guard_accepts_spread_values_and_names_a_collapsed_column():
+    rng = np.random.default_rng(0)
+    codes = rng.standard_normal((50, 3))
+    assert assert_finite_spread("codes", codes, axis=0).shape == (50, 3)
+    codes[:, 1] = 0.5
+    with pytest.raises(AssertionError, match=r"1 of 3 columns \(first: column 1\)"):
+        assert_finite_spread("codes", codes, axis=0)
+    with pytest.raises(AssertionError, match="std|deviation"):
+        assert_finite_spread("image", np.full((28, 28), 0.5))
+    with pytest.raises(AssertionError, match="no values"):
+        assert_finite_spread("empty", [])
+    with pytest.raises(AssertionError, match="1 of 2 values"):
+        assert_finite_spread("losses", [1.0, np.inf])
+
+
+def test_smoke_setting_of_the_16d_model_is_not_collapsed():
+    smoke = get_settings("smoke")
+    config = plots_config(smoke)
+    assert config.n_train == SMOKE_N_TRAIN > smoke.n_train and config.latent_dim == 16
+    assert plots_config(smoke, dataset="digits").n_train == smoke.n_train      # 1,437 training images only
+    assert plots_config(get_settings("full")).n_train is None
