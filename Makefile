@@ -1,7 +1,8 @@
 # Two commands do all the set-up (see README.md):
 #   make        the main job: create/reuse .venv, install the course, regenerate plots/ (vae-course plots)
 #   make test   create/reuse .venv, install the course with its test extras, run all tests
-# Also: make notebooks (re-execute every notebook with the full settings), make lab, make benchmarks.
+# Also: make notebooks (re-execute every notebook with the full settings), make lab, make benchmarks,
+#       make browser-test (JupyterLab in headless Chromium; needs: apt-get install chromium).
 # Both create the virtual environment in $(VENV) with $(PYTHON) (3.10-3.13) on first use.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP_FLAGS ?= --disable-pip-version-check --quiet
 
-.PHONY: all plots notebooks test unit nbval lab benchmarks clean-venv
+.PHONY: all plots notebooks test unit nbval browser-test lab benchmarks clean-venv
 
 all: plots
 
@@ -31,6 +32,11 @@ notebooks: $(VENV)/.installed-lab
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests --nbval notebooks/
+
+# JupyterLab in headless Chromium: Run All on copies of every notebook (smoke mode), no stderr allowed,
+# the explorer's slider moved; screenshots in browser-screenshots/. Needs Chromium: apt-get install chromium.
+browser-test: $(VENV)/.installed-browser
+	$(BIN)/python -m pytest tests_browser -s
 
 unit: $(VENV)/.installed-test
 	$(BIN)/python -m pytest tests

@@ -67,6 +67,9 @@ def no_work(monkeypatch):
     (["plots", "--dataset", "cifar10"], "argument --dataset: invalid choice: 'cifar10'"),
     (["plots", "--mode", "fast"], "argument --mode: invalid choice: 'fast'"),
     (["run-notebooks", "--timeout", "0"], "argument --timeout: must be an integer >= 1, received '0'"),
+    (["plots", "--strategy", "tpu"], "argument --strategy: invalid choice: 'tpu'"),
+    (["plots", "--logical-cpus", "1"], "argument --logical-cpus: must be an integer >= 2, received '1'"),
+    (["plots", "--logical-cpus", "2"], "argument --logical-cpus: only with --strategy mirrored (received --strategy none)"),
 ])
 def test_bad_options_are_one_line_before_any_work(argv, message, monkeypatch, capsys):
     no_work(monkeypatch)
@@ -140,3 +143,28 @@ def test_a_failed_notebook_cell_is_one_line(tmp_path, monkeypatch, capsys):
     assert cli.main(["run-notebooks", str(good)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "01_x.ipynb failed in a cell with AssertionError: the loss is NaN" in err
+
+
+def test_tensorboard_dir_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    no_work(monkeypatch)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert cli.main(["plots", "--mode", "smoke", "--out", str(tmp_path / "out"), "--tensorboard", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vae-course: error: argument --tensorboard") and err.count("\n") == 1
+
+
+def test_plots_on_two_logical_cpus_with_a_tensorboard_run(tmp_path):
+    """The README's laptop recipe: MirroredStrategy over two logical CPU devices, plus a TensorBoard run."""
+    from vae_helpers.tensorboard_log import read_run
+
+    done = run_cli("plots", "--mode", "smoke", "--dataset", "digits", "--latent-dim", "2", "--epochs", "2",
+                   "--strategy", "mirrored", "--logical-cpus", "2", "--tensorboard", str(tmp_path / "runs"),
+                   "--out", str(tmp_path / "out"), env={CACHE_ENV: str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "training with MirroredStrategy on 2 replicas" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FIGURES.values())
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    run = read_run(run_dir)
+    assert [step for step, _ in run["validation"]["loss"]] == [1, 2]
+    assert [step for step, _ in run["train"]["prior_samples"]] == [0, 1, 2]

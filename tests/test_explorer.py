@@ -38,3 +38,11 @@ def test_bad_limits(vae):
         latent_explorer(vae, limit=1.0, step=2.0)
     with pytest.raises(ValueError, match=r"`dims` must be latent coordinates"):
         explorer_fallback(vae, dim=5)
+
+
+def test_explorer_says_what_it_is_where_widgets_cannot_run(vae):
+    """GitHub and a notebook not yet run show the text/plain output: a sentence, not ipywidgets' repr."""
+    widget = latent_explorer(vae, dims=(0, 1))
+    text = widget._repr_mimebundle_()["text/plain"]
+    assert text == "Latent explorer: sliders z1, z2 (run the cell in Jupyter to move them)"
+    plt.close("all")

@@ -1,5 +1,6 @@
 """The guards behind a quiet, honest smoke run: TensorFlow's start-up lines filtered, NaN and collapse caught."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 
 from vae_helpers import latent
 from vae_helpers.checks import assert_finite_spread
-from vae_helpers.figures import SMOKE_N_TRAIN, plots_config
+from vae_helpers.figures import DIGITS_TRAIN, plots_config
 from vae_helpers.settings import get_settings
 from vae_helpers.tf_startup import SHOW_ENV, drop_startup_lines, filtered_stderr_fd
 
@@ -92,9 +93,20 @@ def test_guard_accepts_spread_values_and_names_a_collapsed_column():
         assert_finite_spread("losses", [1.0, np.inf])
 
 
-def test_smoke_setting_of_the_16d_model_is_not_collapsed():
+def test_smoke_models_are_not_collapsed():
+    """The smoke setting trains on enough images that the course's 2-D and 16-D VAEs use their latent space."""
+    from vae_helpers import diagnostics
+    from vae_helpers.data import load_dataset
+    from vae_helpers.training import TrainConfig, train_vae
+
     smoke = get_settings("smoke")
     config = plots_config(smoke)
-    assert config.n_train == SMOKE_N_TRAIN > smoke.n_train and config.latent_dim == 16
-    assert plots_config(smoke, dataset="digits").n_train == smoke.n_train      # 1,437 training images only
+    assert config.n_train == smoke.n_train == 2048 and config.latent_dim == 16
+    assert plots_config(smoke, dataset="digits").n_train == DIGITS_TRAIN      # all of its training split
     assert plots_config(get_settings("full")).n_train is None
+    for latent_dim, at_least in ((2, 2), (16, 8)):
+        model = dataclasses.replace(config, latent_dim=latent_dim, snapshot_images=0, snapshot_samples=0)
+        ds = load_dataset(model.dataset, n_train=model.n_train, n_test=model.n_test, seed=model.seed)
+        z_mean, _ = train_vae(model, verbose=0).vae.encode(ds.x_test)
+        n_active, _ = diagnostics.active_dimensions(z_mean)
+        assert n_active >= at_least, f"{latent_dim}-D smoke model: {n_active} active dimensions"

@@ -8,7 +8,7 @@ def test_pytest_runs_in_smoke_mode():
     # The root conftest.py sets $VAE_COURSE_MODE before any test or kernel starts.
     settings = get_settings()
     assert settings.mode == "smoke" and settings.is_smoke
-    assert settings.n_train <= 1000 and settings.epochs(30) <= 2
+    assert settings.n_train <= 2048 and settings.epochs(30) <= 2
 
 
 def test_full_mode_is_the_default(monkeypatch):

@@ -136,3 +136,51 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tmp_path):
     assert out["two_cached"] == [True, True, True, True]
     assert out["snapshots"] == [[4, 16, 2], [4, 4, 8, 8, 1], True]
     assert len(out["runs"]) == 1
+
+
+MULTI_WORKER = textwrap.dedent("""
+    import json, sys
+    import vae_helpers
+    import tensorflow as tf
+    from vae_helpers.training import TrainConfig, train_vae
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()   # the cluster comes from $TF_CONFIG
+    config = TrainConfig(**json.loads(sys.argv[2]))
+    result = train_vae(config, cache_dir=sys.argv[1], verbose=0, strategy=strategy)
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync, "from_cache": result.from_cache,
+                      "history": {k: v for k, v in result.history.items() if k != "epoch_seconds"}}))
+""")
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_strategy_with_two_local_workers_matches_one_device(tmp_path):
+    """Two processes on this machine, described by $TF_CONFIG, as two machines would be."""
+    config = TrainConfig(dataset="digits", latent_dim=2, epochs=3, batch_size=64, n_train=512, n_test=128, seed=11)
+    one = train_vae(config, cache_dir=tmp_path / "one", verbose=0)
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", MULTI_WORKER, str(tmp_path / f"worker{index}"),
+             json.dumps(dataclasses.asdict(config))], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr[-3000:]
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert [o["replicas"] for o in outs] == [2, 2] and not any(o["from_cache"] for o in outs)
+    assert outs[0]["history"] == outs[1]["history"]      # the workers train one model in sync
+    for name, values in outs[0]["history"].items():     # within 3%, as for two logical CPUs above
+        np.testing.assert_allclose(values, one.history[name], rtol=0.03, atol=0.05, err_msg=name)

@@ -17,7 +17,7 @@ from keras import ops
 
 from .checks import check_images, check_int
 from .models import DENSE_UNITS, TrainingNoise, build_decoder, build_encoder, predict_images, run_batched
-from .vae import bernoulli_log_likelihood, replica_share, with_submodels
+from .vae import bernoulli_log_likelihood, for_keras_logs, replica_share, with_submodels
 
 
 @keras.saving.register_keras_serializable(package="vae_helpers")
@@ -71,13 +71,13 @@ class Autoencoder(keras.Model):
         grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
+        return {"loss": for_keras_logs(self.loss_tracker.result())}
 
     def test_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
         logits = self(x, training=False)
         self.loss_tracker.update_state(-ops.mean(bernoulli_log_likelihood(x, logits)))
-        return {"loss": self.loss_tracker.result()}
+        return {"loss": for_keras_logs(self.loss_tracker.result())}
 
     @property
     def image_shape(self) -> tuple[int, ...]:

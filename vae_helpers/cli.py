@@ -17,6 +17,7 @@ from .checks import MAX_SEED
 from .settings import MODE_ENV, MODES
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+STRATEGIES = ("mirrored", "multi-worker")
 
 
 class UsageError(Exception):
@@ -117,17 +118,54 @@ def _plots_out_dir(args: argparse.Namespace, settings) -> Path:
         raise UsageError(f"argument {str(exc).replace('`--out`', '--out')}") from exc
 
 
+def _tensorboard_dir(args: argparse.Namespace) -> Path | None:
+    if args.tensorboard is None:
+        return None
+    from .checks import check_writable_folder
+
+    try:
+        return check_writable_folder("--tensorboard", Path(args.tensorboard).expanduser())
+    except ValueError as exc:
+        raise UsageError(f"argument {str(exc).replace('`--tensorboard`', '--tensorboard')}") from exc
+
+
+def _strategy(args: argparse.Namespace):
+    """The tf.distribute strategy asked for by --strategy (None for one device), after --logical-cpus."""
+    if args.logical_cpus and args.strategy != "mirrored":
+        raise UsageError("argument --logical-cpus: only with --strategy mirrored "
+                         f"(received --strategy {args.strategy or 'none'})")
+    if args.strategy is None:
+        return None
+    import tensorflow as tf
+
+    devices = None
+    if args.logical_cpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus)
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if args.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy(devices)   # every GPU of this machine (or the logical CPUs)
+    return tf.distribute.MultiWorkerMirroredStrategy()    # the machines listed in $TF_CONFIG
+
+
 def _plots(args: argparse.Namespace) -> int:
     settings = _settings(args)
     out_dir = _plots_out_dir(args, settings)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines, as in run-notebooks
+    tensorboard_dir = _tensorboard_dir(args)
+    strategy = _strategy(args)
     from .figures import plots_config, regenerate_plots
 
     config = plots_config(settings, dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs,
                           beta=args.beta, seed=args.seed)
     print(f"vae-course plots: {settings.mode} settings, {config.dataset}, latent dim {config.latent_dim}, "
           f"beta {config.beta:g}, {config.epochs} epochs, seed {config.seed}; figures go to {out_dir}", flush=True)
-    report = regenerate_plots(config, out_dir=out_dir, retrain=args.retrain, verbose=settings.verbose)
+    if strategy is not None:
+        print(f"training with {type(strategy).__name__} on {strategy.num_replicas_in_sync} replicas", flush=True)
+    if tensorboard_dir is not None:
+        print(f"TensorBoard run: {tensorboard_dir / config.key()} (watch it: tensorboard --logdir {tensorboard_dir})",
+              flush=True)
+    report = regenerate_plots(config, out_dir=out_dir, retrain=args.retrain, verbose=settings.verbose,
+                              tensorboard_dir=tensorboard_dir, strategy=strategy)
     print("loaded the trained model from the cache" if report.result.from_cache else
           f"trained the model" + (f" and cached it in {report.result.path}" if report.result.path else " (not cached)"))
     for path in report.paths:
@@ -148,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=_int_type(1), default=None, help="seconds allowed per cell (default: none)")
     run.set_defaults(func=_run_notebooks)
 
-    from .data import DATASETS  # no TensorFlow import before the options are checked
+    from .data import DATASETS
     from .settings import PLOTS_EPOCHS
 
     plots = sub.add_parser("plots", help="train (or load from the cache) a VAE and regenerate the README figures")
@@ -162,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output folder (default: the repository's plots/ in full mode, a temporary folder in smoke mode)")
     plots.add_argument("--mode", choices=MODES, default=None, help=mode_help)
     plots.add_argument("--retrain", action="store_true", help="train again even if the model is cached")
+    plots.add_argument("--tensorboard", metavar="DIR", default=None,
+                       help="also write a TensorBoard run into DIR: the three losses and decoded prior samples per epoch")
+    plots.add_argument("--strategy", choices=STRATEGIES, default=None,
+                       help="train with tf.distribute: mirrored (every GPU of this machine) or multi-worker "
+                            "(several machines, described by $TF_CONFIG); default: one device")
+    plots.add_argument("--logical-cpus", type=_int_type(2), default=None, metavar="N",
+                       help="with --strategy mirrored: split the CPU into N logical devices (to try it without GPUs)")
     plots.set_defaults(func=_plots)
     return parser
 

@@ -38,7 +38,13 @@ def latent_explorer(vae, dims: tuple[int, ...] = (0, 1), limit: float = 3.0, ste
         ax.axis("off")
         plt.show()
 
-    return widgets.interactive(show, **sliders)
+    class LatentExplorer(widgets.interactive):
+        def __repr__(self) -> str:
+            # Shown where the widget cannot run (GitHub, a notebook not yet run) instead of
+            # ipywidgets' "interactive(children=(FloatSlider(...".
+            return f"Latent explorer: sliders {', '.join(sliders)} (run the cell in Jupyter to move them)"
+
+    return LatentExplorer(show, **sliders)
 
 
 def explorer_fallback(vae, dim: int = 0, limit: float = 3.0, n: int = 9) -> Figure:

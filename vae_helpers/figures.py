@@ -29,19 +29,15 @@ FIGURES = {"tsne": "tsne_animation-3.gif", "samples": "animation-3.gif", "loss":
 TSNE_POINTS = 2000      # test images followed through training in the latent GIF
 GIF_SAMPLES = 64        # prior samples decoded every epoch in the samples GIF
 FRAME_MS, LAST_FRAME_MS = 250, 2000
-# Smoke runs train the 16-D model on this many images (not the smoke preset's 512): 512 images for
-# 2 epochs leave 1 of its 16 latent dimensions active, so the figures under test would show a
-# collapsed model; 2048 images leave 15 active (measured on Fashion-MNIST, seed 42).
-SMOKE_N_TRAIN = 2048
-_LARGE_DATASETS = ("mnist", "fashion_mnist", "binarized_mnist")   # 60,000 training images each
+DIGITS_TRAIN = 1437     # training images of scikit-learn's digits, fewer than a smoke run's n_train
 
 
 def plots_config(settings: RunSettings, dataset: str = "fashion_mnist", latent_dim: int = 16, epochs: int = PLOTS_EPOCHS,
                  beta: float = 1.0, seed: int = 42) -> TrainConfig:
     """The training configuration behind the README figures, shrunk by ``settings`` in smoke runs."""
     n_train, n_test = settings.n_train, settings.n_test
-    if n_train is not None and dataset in _LARGE_DATASETS:
-        n_train = max(n_train, SMOKE_N_TRAIN)
+    if n_train is not None and dataset == "digits":
+        n_train = min(n_train, DIGITS_TRAIN)
     return TrainConfig(dataset=dataset, latent_dim=latent_dim, beta=beta, epochs=settings.epochs(epochs), seed=seed,
                        n_train=n_train, n_test=n_test,
                        snapshot_images=TSNE_POINTS if n_test is None else min(TSNE_POINTS, n_test),
@@ -83,8 +79,11 @@ def _check_records_snapshots(config: TrainConfig) -> None:
 
 
 def regenerate_plots(config: TrainConfig, out_dir: str | Path = PLOTS_DIR, retrain: bool = False,
-                     verbose: int = 1, progress: bool = True, cache_dir: str | Path | None = None) -> PlotsReport:
+                     verbose: int = 1, progress: bool = True, cache_dir: str | Path | None = None,
+                     tensorboard_dir: str | Path | None = None, strategy=None) -> PlotsReport:
     """Train (or load) the VAE for ``config`` and write the four README figures into ``out_dir``.
+
+    ``tensorboard_dir`` and ``strategy`` go to :func:`~vae_helpers.training.train_vae`.
 
     Everything is checked before training (``out_dir`` writable, a latent of at least two
     dimensions); the figures are drawn into a temporary folder and moved into ``out_dir`` only
@@ -93,17 +92,19 @@ def regenerate_plots(config: TrainConfig, out_dir: str | Path = PLOTS_DIR, retra
     _check_records_snapshots(config)
     out_dir = check_writable_folder("out_dir", out_dir)
     with tempfile.TemporaryDirectory(prefix="vae-course-plots-") as staging:
-        report = draw_plots(config, Path(staging), retrain, verbose, progress, cache_dir)
+        report = draw_plots(config, Path(staging), retrain, verbose, progress, cache_dir, tensorboard_dir, strategy)
         report.paths = [write_bytes_atomic(out_dir / p.name, p.read_bytes(), arg="out_dir") for p in report.paths]
     return report
 
 
 def draw_plots(config: TrainConfig, out_dir: Path, retrain: bool = False, verbose: int = 1, progress: bool = True,
-               cache_dir: str | Path | None = None) -> PlotsReport:
+               cache_dir: str | Path | None = None, tensorboard_dir: str | Path | None = None,
+               strategy=None) -> PlotsReport:
     """The steps themselves: train (or load) the model, then draw the loss curves, the samples and the two GIFs."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    result = train_vae(config, cache_dir=cache_dir, retrain=retrain, verbose=verbose)
+    result = train_vae(config, cache_dir=cache_dir, retrain=retrain, verbose=verbose,
+                       tensorboard_dir=tensorboard_dir, strategy=strategy)
     snaps = result.snapshots
     train_total = time.perf_counter() - start
     seconds["snapshots"] = float(snaps["seconds"]) if not result.from_cache else 0.0

@@ -103,6 +103,20 @@ def replica_share(loss):
     return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def for_keras_logs(value):
+    """``value`` as ``fit`` can reduce it: shape ``(1,)`` under a multi-worker strategy, else unchanged.
+
+    Keras 3 reduces each replica's logs with ``strategy.reduce("MEAN", v, axis=0)`` under
+    ``MultiWorkerMirroredStrategy``, which fails on scalars ("Invalid reduction dimension 0 for
+    input with 0 dimensions", tensorflow/tensorflow#72388); a one-element vector reduces to the
+    mean over the workers.
+    """
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return ops.reshape(value, (1,))
+    return value
+
+
 class VAE(keras.Model):
     """A VAE from an encoder (image -> [z_mean, z_log_var]) and a decoder (z -> logits).
 
@@ -170,7 +184,7 @@ class VAE(keras.Model):
     def _update_trackers(self, losses: dict) -> dict:
         for name, tracker in self.trackers.items():
             tracker.update_state(losses[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return {name: for_keras_logs(tracker.result()) for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
