@@ -92,7 +92,6 @@ def vae_losses(x, logits, z_mean, z_log_var, beta=1.0, free_bits: float = 0.0) -
             "reconstruction_loss": reconstruction_loss, "kl_loss": kl_loss}
 
 
-@keras.saving.register_keras_serializable(package="vae_helpers")
 def replica_share(loss):
     """``loss`` divided by the number of replicas training in sync (1 outside a ``tf.distribute`` strategy).
 
@@ -117,6 +116,7 @@ def for_keras_logs(value):
     return value
 
 
+@keras.saving.register_keras_serializable(package="vae_helpers")
 class VAE(keras.Model):
     """A VAE from an encoder (image -> [z_mean, z_log_var]) and a decoder (z -> logits).
 
