@@ -1,5 +1,7 @@
 """The conditional VAE's shapes and label handling, its cache, and the classifier that judges samples."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -70,8 +72,12 @@ def test_classifier_learns_digits_and_is_cached(tmp_path):
     assert not clf.from_cache and clf.test_accuracy > 0.8           # 8x8 digits, 8 epochs
     p = clf.predict_proba(np.zeros((3, 8, 8, 1)))
     assert p.shape == (3, 10) and np.allclose(p.sum(1), 1)
-    again = train_classifier(config, cache_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:   # Keras warns if the optimizer state cannot load
+        warnings.simplefilter("always")
+        again = train_classifier(config, cache_dir=tmp_path)
     assert again.from_cache and again.test_accuracy == clf.test_accuracy
+    assert not [str(w.message) for w in caught if "optimizer" in str(w.message)]
+    assert int(again.model.optimizer.iterations) == int(clf.model.optimizer.iterations) > 0
     with pytest.raises(ValueError, match=r"`epochs` must be a positive integer"):
         ClassifierConfig(epochs=0)
 

@@ -108,6 +108,7 @@ def train_classifier(config: ClassifierConfig = ClassifierConfig(), cache_dir: s
         try:
             verify_entry(entry, _key_material(config), [WEIGHTS_FILE, HISTORY_FILE])
             model = _compiled(config, ds.image_shape, n_classes)
+            model.optimizer.build(model.trainable_variables)  # so the saved optimizer state loads (no Keras warning)
             model.load_weights(entry / WEIGHTS_FILE)
             history, from_cache = json.loads((entry / HISTORY_FILE).read_text()), True
         except Exception as exc:  # corrupt or mismatched: never use it
