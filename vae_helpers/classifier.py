@@ -21,7 +21,7 @@ from .checks import check_images, check_int, check_seed, check_writable_folder
 from .data import DATASETS, load_dataset
 from .models import run_batched
 from .training import (HISTORY_FILE, WEIGHTS_FILE, _key_material_versions, check_cache_writable, default_cache_dir,
-                       key_digest, save_entry_or_warn, verify_entry)
+                       key_digest, load_entry_weights, save_entry_or_warn, verify_entry)
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,7 @@ def train_classifier(config: ClassifierConfig = ClassifierConfig(), cache_dir: s
         try:
             verify_entry(entry, _key_material(config), [WEIGHTS_FILE, HISTORY_FILE])
             model = _compiled(config, ds.image_shape, n_classes)
-            model.optimizer.build(model.trainable_variables)  # so the saved optimizer state loads (no Keras warning)
-            model.load_weights(entry / WEIGHTS_FILE)
+            load_entry_weights(model, entry)
             history, from_cache = json.loads((entry / HISTORY_FILE).read_text()), True
         except Exception as exc:  # corrupt or mismatched: never use it
             print(f"Cache entry {entry.name} is unusable ({type(exc).__name__}: {exc}); retraining.")

@@ -102,31 +102,25 @@ def _run_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plots_out_dir(args: argparse.Namespace, settings) -> Path:
+def _writable_folder_option(option: str, folder: str) -> Path:
+    """``folder`` (``~`` expanded) as a writable folder, created if missing, or a UsageError naming ``option``."""
     from .checks import check_writable_folder
+
+    try:
+        return check_writable_folder(option, Path(folder).expanduser())
+    except ValueError as exc:
+        raise UsageError(f"argument {str(exc).replace(f'`{option}`', option)}") from exc
+
+
+def _plots_out_dir(args: argparse.Namespace, settings) -> Path:
     from .plotting import PLOTS_DIR, output_dir
 
     if args.out is None:
         return output_dir(settings)  # plots/ in full mode, a new temporary folder in smoke mode
-    out = Path(args.out).expanduser()
-    if settings.is_smoke and out.resolve() == PLOTS_DIR.resolve():
+    if settings.is_smoke and Path(args.out).expanduser().resolve() == PLOTS_DIR.resolve():
         raise UsageError(f"argument --out: smoke-mode figures must not replace the committed ones in {PLOTS_DIR}; "
                          "leave out --out (a temporary folder is used) or choose another folder")
-    try:
-        return check_writable_folder("--out", out)
-    except ValueError as exc:
-        raise UsageError(f"argument {str(exc).replace('`--out`', '--out')}") from exc
-
-
-def _tensorboard_dir(args: argparse.Namespace) -> Path | None:
-    if args.tensorboard is None:
-        return None
-    from .checks import check_writable_folder
-
-    try:
-        return check_writable_folder("--tensorboard", Path(args.tensorboard).expanduser())
-    except ValueError as exc:
-        raise UsageError(f"argument {str(exc).replace('`--tensorboard`', '--tensorboard')}") from exc
+    return _writable_folder_option("--out", args.out)
 
 
 def _strategy(args: argparse.Namespace):
@@ -151,7 +145,7 @@ def _strategy(args: argparse.Namespace):
 def _plots(args: argparse.Namespace) -> int:
     settings = _settings(args)
     out_dir = _plots_out_dir(args, settings)
-    tensorboard_dir = _tensorboard_dir(args)
+    tensorboard_dir = None if args.tensorboard is None else _writable_folder_option("--tensorboard", args.tensorboard)
     strategy = _strategy(args)
     from .figures import plots_config, regenerate_plots
 

@@ -98,11 +98,11 @@ class TensorBoardLogger(SampleSnapshots):
         super()._record(epoch)
         self.run.images(epoch, self.images.pop())   # written, not kept: a long run would hold them all
         self.epochs.pop()
-        self.run.flush()
 
     def on_train_begin(self, logs=None):
         if self.with_images:
             super().on_train_begin(logs)
+            self.run.flush()
 
     def on_epoch_end(self, epoch, logs=None):
         self.run.scalars(epoch + 1, {k: v for k, v in (logs or {}).items() if len(getattr(v, "shape", ())) == 0})
@@ -126,9 +126,9 @@ def write_history(run_dir: str | Path, history: Mapping[str, Sequence[float]], i
         image_epochs: the step of each snapshot (default ``0, 1, ...``).
     """
     run = RunWriter(run_dir)
-    lengths = {len(v) for k, v in history.items() if k != "epoch_seconds"}
-    for i in range(max(lengths, default=0)):
-        run.scalars(i + 1, {k: v[i] for k, v in history.items() if k != "epoch_seconds" and i < len(v)})
+    series = {k: v for k, v in history.items() if k != "epoch_seconds"}
+    for i in range(max(map(len, series.values()), default=0)):
+        run.scalars(i + 1, {k: v[i] for k, v in series.items() if i < len(v)})
     if images is not None:
         steps = range(len(images)) if image_epochs is None else image_epochs
         for step, batch in zip(steps, images):

@@ -237,8 +237,13 @@ def build_for(config: TrainConfig, image_shape: tuple[int, int, int], n_train: i
     With a ``strategy``, the model and its optimizer are created in ``strategy.scope()``, so that
     ``fit`` trains a replica on each of the strategy's devices (see :func:`train_vae`).
     """
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+    with _scope(strategy):
         return _build_for(config, image_shape, n_train, n_classes)
+
+
+def _scope(strategy: tf.distribute.Strategy | None):
+    """``strategy.scope()``, or a no-op context for one device."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
 def _build_for(config: TrainConfig, image_shape: tuple[int, int, int], n_train: int, n_classes: int) -> VAE:
@@ -274,14 +279,23 @@ def verify_entry(entry: Path, key_material: dict, files: list[str]) -> None:
             raise ValueError(f"its file {name} fails the checksum")
 
 
+def load_entry_weights(model: keras.Model, entry: Path) -> None:
+    """Load the weights :func:`save_entry` stored into the compiled ``model``, its optimizer state included.
+
+    The optimizer's variables are created first; otherwise Keras skips the saved optimizer state
+    with a UserWarning ("Skipping variable loading for optimizer ...").
+    """
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(entry / WEIGHTS_FILE)
+
+
 def _load_entry(entry: Path, config: TrainConfig, image_shape, n_train: int, n_classes: int = 10,
                 strategy: tf.distribute.Strategy | None = None) -> TrainResult:
     """Load a cache entry, raising ValueError if anything about it is off."""
     verify_entry(entry, _key_material(config), [WEIGHTS_FILE, HISTORY_FILE] + ([SNAPSHOTS_FILE] if _wants_snapshots(config) else []))
-    vae = build_for(config, image_shape, n_train, n_classes, strategy)
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        vae.optimizer.build(vae.trainable_variables)  # so the saved optimizer state loads too
-        vae.load_weights(entry / WEIGHTS_FILE)
+    with _scope(strategy):
+        vae = _build_for(config, image_shape, n_train, n_classes)
+        load_entry_weights(vae, entry)
     history = json.loads((entry / HISTORY_FILE).read_text())
     snapshots = None
     if _wants_snapshots(config):
