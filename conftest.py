@@ -1,17 +1,29 @@
 """pytest set-up shared by the unit tests and ``pytest --nbval notebooks/``.
 
 - Runs in the smoke settings (tiny data, 1-2 epochs) unless VAE_COURSE_MODE is already set.
+- Is hermetic: the run gets its own, empty model cache (VAE_COURSE_CACHE, inherited by nbval's
+  kernels and by the CLI subprocesses), removed at the end, so nothing is read from or written to
+  the user's ~/.cache. Set VAE_COURSE_TEST_CACHE to a folder to keep that cache between runs.
 - Keeps TensorFlow's C++ log lines out of the comparison: TF_CPP_MIN_LOG_LEVEL silences most,
   and the lines TF prints before its logger starts are filtered from nbval's stderr streams.
 - Sanitizes memory addresses and similar run-to-run noise (notebooks/nbval_sanitize.cfg).
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 # Set before any kernel or TensorFlow starts: both the tests and nbval's kernels inherit them.
 os.environ.setdefault("VAE_COURSE_MODE", "smoke")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("VAE_COURSE_TEST_CACHE"):
+    os.environ["VAE_COURSE_CACHE"] = os.environ["VAE_COURSE_TEST_CACHE"]
+else:
+    _TEST_CACHE = tempfile.mkdtemp(prefix="vae-course-test-cache-")
+    os.environ["VAE_COURSE_CACHE"] = _TEST_CACHE
+    atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
 
 SANITIZE_FILE = Path(__file__).parent / "notebooks" / "nbval_sanitize.cfg"
 

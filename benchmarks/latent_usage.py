@@ -70,7 +70,7 @@ def binarized_mnist_nll(smoke: bool, verbose: int) -> dict:
     import keras
 
     from vae_helpers.models import build_encoder
-    from vae_helpers.training import progress_callbacks
+    from vae_helpers.callbacks import progress_callbacks
     from vae_helpers.vae import VAE
 
     p = dict(BINARIZED, **({"epochs": 1, "k": 50} if smoke else {}))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import GifImagePlugin, Image  # noqa: F401  (registers the GIF writer patched below)
 
-from vae_helpers import animation
+from vae_helpers import animation, callbacks
 from vae_helpers.data import load_dataset
 from vae_helpers.latent import procrustes_align, tsne_2d
 from vae_helpers.vae import build_vae
@@ -83,7 +83,7 @@ def test_interrupted_write_keeps_the_previous_gif(tmp_path, monkeypatch):
         ({"duration_ms": 5}, r"`duration_ms` must be a number >= 10 .*Received: duration_ms=5"),
         ({"duration_ms": [100, 100]}, r"`duration_ms` must be .*one per frame \(4\)"),
         ({"duration_ms": "fast"}, r"`duration_ms` must be a number >= 10 .*Received: duration_ms='fast'"),
-        ({"loop": -1}, r"`loop` must be an integer >= 0 \(0 loops forever\). Received: loop=-1"),
+        ({"loop": -1}, r"`loop` must be a non-negative integer. Received: loop=-1"),
         ({"name": "anim.png"}, r"`path` must end in .gif"),
     ],
 )
@@ -161,7 +161,7 @@ def test_render_image_frames_shapes():
         (lambda: animation.render_scatter_frames([np.zeros((5, 3))], np.zeros(5, int), ["a"], [0]), r"`frames\[0\]` must have shape \(n, 2\)"),
         (lambda: animation.render_scatter_frames([np.zeros((5, 2))], np.zeros(5, int), ["a"], [0, 1]), r"`epochs` must hold one integer epoch number per frame \(1\)"),
         (lambda: animation.render_scatter_frames([np.zeros((5, 2))], np.zeros(5, int), ["a"], [0], size_px=(0, 10)), r"`size_px` must be \(width, height\)"),
-        (lambda: animation.render_scatter_frames([np.zeros((5, 2))], np.zeros(4, int), ["a"], [0]), r"`labels` must have shape \(5,\)"),
+        (lambda: animation.render_scatter_frames([np.zeros((5, 2))], np.zeros(4, int), ["a"], [0]), r"`labels` must be integer labels of shape \(5,\)"),
         (lambda: animation.render_image_frames([np.zeros((4, 8, 8)), np.zeros((5, 8, 8))], [0, 1]), r"`images_per_epoch` must hold batches of one shape"),
         (lambda: animation.render_image_frames([np.zeros((4, 8, 8))], [0], n_cols=0), r"`n_cols` must be a positive integer. Received: n_cols=0"),
     ],
@@ -183,9 +183,9 @@ def test_callbacks_record_one_snapshot_per_epoch(digits, tmp_path):
     vae = build_vae((8, 8, 1), latent_dim=2, seed=0)
     vae.compile(optimizer="adam")
     z_fixed = np.random.default_rng(0).standard_normal((6, 2)).astype("float32")
-    samples = animation.SampleSnapshots(z_fixed)
-    codes = animation.LatentSnapshots(digits.x_test, digits.y_test)
-    late = animation.SampleSnapshots(z_fixed, include_initial=False)
+    samples = callbacks.SampleSnapshots(z_fixed)
+    codes = callbacks.LatentSnapshots(digits.x_test, digits.y_test)
+    late = callbacks.SampleSnapshots(z_fixed, include_initial=False)
     z_fixed[:] = 0.0  # the callback keeps its own copy
     vae.fit(digits.x_train, epochs=2, batch_size=32, verbose=0, callbacks=[samples, codes, late])
 
@@ -208,13 +208,13 @@ def test_callbacks_record_one_snapshot_per_epoch(digits, tmp_path):
 def test_callbacks_bad_input(digits):
     vae = build_vae((8, 8, 1), latent_dim=2, seed=0)
     vae.compile(optimizer="adam")
-    with pytest.raises(ValueError, match=r"`z_fixed` must have shape \(n, 2\) to match the decoder. Received: z_fixed.shape=\(4, 3\)"):
-        vae.fit(digits.x_train, epochs=1, verbose=0, callbacks=[animation.SampleSnapshots(np.zeros((4, 3)))])
-    with pytest.raises(ValueError, match=r"`x_fixed` must hold images of shape \(8, 8, 1\) to match the encoder"):
-        vae.fit(digits.x_train, epochs=1, verbose=0, callbacks=[animation.LatentSnapshots(np.zeros((4, 16, 16, 1)))])
+    with pytest.raises(ValueError, match=r"`z_fixed` must have shape \(n, 2\) with n >= 1. Received: z_fixed.shape=\(4, 3\)"):
+        vae.fit(digits.x_train, epochs=1, verbose=0, callbacks=[callbacks.SampleSnapshots(np.zeros((4, 3)))])
+    with pytest.raises(ValueError, match=r"`x_fixed` must be a non-empty batch of images of shape \(n, 8, 8, 1\)"):
+        vae.fit(digits.x_train, epochs=1, verbose=0, callbacks=[callbacks.LatentSnapshots(np.zeros((4, 16, 16, 1)))])
     with pytest.raises(ValueError, match=r"`z_fixed` must have shape \(n, latent_dim\)"):
-        animation.SampleSnapshots(np.zeros(3))
-    with pytest.raises(ValueError, match=r"`labels` must be integers of shape \(4,\)"):
-        animation.LatentSnapshots(np.zeros((4, 8, 8, 1)), labels=[0, 1])
+        callbacks.SampleSnapshots(np.zeros(3))
+    with pytest.raises(ValueError, match=r"`labels` must be integer labels of shape \(4,\)"):
+        callbacks.LatentSnapshots(np.zeros((4, 8, 8, 1)), labels=[0, 1])
     with pytest.raises(ValueError, match=r"`x_fixed` must be a non-empty batch of images"):
-        animation.LatentSnapshots(np.zeros((8, 8, 1)))
+        callbacks.LatentSnapshots(np.zeros((8, 8, 1)))

@@ -16,7 +16,8 @@ from vae_helpers.autoencoder import Autoencoder, build_autoencoder_model  # noqa
 from vae_helpers.data import load_dataset  # noqa: E402
 from vae_helpers.models import TrainingNoise  # noqa: E402
 from vae_helpers.notebook import format_table  # noqa: E402
-from vae_helpers.training import TrainConfig, only_class, train_vae  # noqa: E402
+from vae_helpers.data import only_class
+from vae_helpers.training import TrainConfig, train_vae  # noqa: E402
 
 TINY = TrainConfig(dataset="digits", latent_dim=4, epochs=2, batch_size=64, n_train=256, n_test=128, seed=3,
                    filters=(16, 32), dense_units=32)
@@ -62,9 +63,9 @@ def test_new_settings_change_the_key_only_when_set():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"model": "gan"}, r"`model` must be one of vae, autoencoder. Received: model='gan'"),
-    ({"model": "autoencoder", "kl_warmup_epochs": 2}, r"`model='autoencoder'` has no KL term"),
-    ({"model": "autoencoder", "snapshot_samples": 4}, r"`model='autoencoder'` has no KL term"),
+    ({"model": "gan"}, r"`model` must be one of vae, autoencoder, conditional_vae. Received: model='gan'"),
+    ({"model": "autoencoder", "kl_warmup_epochs": 2}, r"`model='autoencoder'` does not support kl_warmup_epochs"),
+    ({"model": "autoencoder", "snapshot_samples": 4}, r"`model='autoencoder'` does not support snapshot_samples"),
     ({"normal_class": -1}, r"`normal_class` must be a non-negative integer or None. Received: normal_class=-1"),
     ({"normal_class": 1.5}, r"`normal_class` must be a non-negative integer or None"),
     ({"denoising": 1}, r"`denoising` must be True or False. Received: denoising=1"),
@@ -88,23 +89,24 @@ def test_training_noise_only_acts_in_training_and_mixes_both_kinds():
 
 
 def test_denoising_models_train_and_reload(tmp_path):
+    """Both kinds, from the cache and from their config: still denoising, with the same weights."""
+    x = np.random.default_rng(0).random((6, 8, 8, 1)).astype("float32")
     for model in ("vae", "autoencoder"):
         config = dataclasses.replace(TINY, model=model, denoising=True)
         first = train_vae(config, cache_dir=tmp_path, verbose=0)
-        assert first.vae.denoising and np.isfinite(first.history["loss"]).all()
+        assert first.model.denoising and np.isfinite(first.history["loss"]).all()
         again = train_vae(config, cache_dir=tmp_path, verbose=0)
-        assert again.from_cache and again.vae.denoising
-    vae = first.vae if model == "vae" else train_vae(dataclasses.replace(TINY, denoising=True), cache_dir=tmp_path,
-                                                     verbose=0).vae
-    restored = type(vae).from_config(vae.get_config())
-    assert restored.denoising
+        assert again.from_cache and again.model.denoising
+        np.testing.assert_array_equal(again.model.reconstruct(x), first.model.reconstruct(x))
+        restored = type(first.model).from_config(first.model.get_config())
+        assert restored.denoising and type(restored) is type(first.model)
 
 
 def test_autoencoder_checks_its_inputs(models):
     ae = models["ae"].vae
     with pytest.raises(ValueError, match=r"`x` must hold pixel values in \[0, 1\]"):
         ae.encode(models["x"] * 255)
-    with pytest.raises(ValueError, match=r"`z` must be a numeric array of shape \(n, 4\)"):
+    with pytest.raises(ValueError, match=r"`z` must be a finite numeric array of shape \(n, 4\)"):
         ae.decode(np.zeros((2, 3)))
     encoder = keras.Model(ae.encoder.inputs, [ae.encoder.outputs[0], ae.encoder.outputs[0]])
     with pytest.raises(ValueError, match="`encoder` must be a Keras model with one output"):
@@ -206,17 +208,17 @@ def test_tensorflow_warnings_are_silenced_only_while_training():
 
 
 def test_spatial_code_autoencoder_and_its_checks():
-    from vae_helpers.models import build_decoder, build_encoder
+    from vae_helpers.models import build_encoder, build_spatial_decoder
 
     model = build_autoencoder_model((8, 8, 1), 3, (16, 32), dense_units=0)
     assert model.code_shape == (2, 2, 3)
     x = np.random.default_rng(0).random((5, 8, 8, 1)).astype("float32")
     assert model.encode(x).shape == (5, 2, 2, 3) and model.reconstruct(x).shape == x.shape
-    with pytest.raises(ValueError, match=r"`z` must be a numeric array of shape \(n, 2, 2, 3\)"):
+    with pytest.raises(ValueError, match=r"`z` must be a finite numeric array of shape \(n, 2, 2, 3\)"):
         model.decode(np.zeros((5, 12)))
     with pytest.raises(ValueError, match=r"`dense_units` must be a positive integer"):
         build_encoder((8, 8, 1), 3, (16, 32), dense_units=0, variational=True)
-    assert build_decoder((8, 8, 1), 3, (16, 32), spatial=True).input_shape == (None, 2, 2, 3)
+    assert build_spatial_decoder((8, 8, 1), 3, (16, 32)).input_shape == (None, 2, 2, 3)
     with pytest.raises(ValueError, match=r"`dense_units` must be"):
         dataclasses.replace(TINY, dense_units=0)          # a VAE needs its dense layer
     assert dataclasses.replace(TINY, model="autoencoder", dense_units=0).key().startswith("digits-z4-convae-e2-")

@@ -17,7 +17,6 @@ from vae_helpers import cli, figures
 from vae_helpers.figures import FIGURES
 from vae_helpers.plotting import PLOTS_DIR
 from vae_helpers.settings import MODE_ENV
-from vae_helpers.training import CACHE_ENV
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
@@ -36,7 +35,7 @@ def run_cli(*args, env=None, timeout=600):
 def test_smoke_run_from_the_environment_never_touches_plots(tmp_path):
     """VAE_COURSE_MODE=smoke and no --mode, no --out: the figures go to a temporary folder."""
     before = snapshot(PLOTS_DIR)
-    done = run_cli("plots", env={MODE_ENV: "smoke", CACHE_ENV: str(tmp_path / "cache")})
+    done = run_cli("plots", env={MODE_ENV: "smoke"})   # the test run's model cache, shared with test_figures.py
     assert done.returncode == 0, done.stderr[-3000:]
     assert snapshot(PLOTS_DIR) == before
     first = done.stdout.splitlines()[0]
@@ -45,7 +44,7 @@ def test_smoke_run_from_the_environment_never_touches_plots(tmp_path):
     assert out.resolve() != PLOTS_DIR.resolve() and sorted(p.name for p in out.iterdir()) == sorted(FIGURES.values())
     shutil.rmtree(out)
 
-    refused = run_cli("plots", "--mode", "smoke", "--out", str(PLOTS_DIR), env={CACHE_ENV: str(tmp_path / "cache")})
+    refused = run_cli("plots", "--mode", "smoke", "--out", str(PLOTS_DIR))
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.count("\n") == 1 and "argument --out: smoke-mode figures must not replace the committed ones" in refused.stderr
     assert snapshot(PLOTS_DIR) == before
@@ -158,19 +157,3 @@ def test_tensorboard_dir_that_is_a_file_is_refused_before_training(tmp_path, mon
     assert cli.main(["plots", "--mode", "smoke", "--out", str(tmp_path / "out"), "--tensorboard", str(blocker)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vae-course: error: argument --tensorboard") and err.count("\n") == 1
-
-
-def test_plots_on_two_logical_cpus_with_a_tensorboard_run(tmp_path):
-    """The README's laptop recipe: MirroredStrategy over two logical CPU devices, plus a TensorBoard run."""
-    from vae_helpers.tensorboard_log import read_run
-
-    done = run_cli("plots", "--mode", "smoke", "--dataset", "digits", "--latent-dim", "2", "--epochs", "2",
-                   "--strategy", "mirrored", "--logical-cpus", "2", "--tensorboard", str(tmp_path / "runs"),
-                   "--out", str(tmp_path / "out"), env={CACHE_ENV: str(tmp_path / "cache")})
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "training with MirroredStrategy on 2 replicas" in done.stdout
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FIGURES.values())
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    run = read_run(run_dir)
-    assert [step for step, _ in run["validation"]["loss"]] == [1, 2]
-    assert [step for step, _ in run["train"]["prior_samples"]] == [0, 1, 2]

@@ -35,10 +35,10 @@ def test_the_label_changes_the_output_and_the_code_does_not_leak_between_rows(cv
 
 
 @pytest.mark.parametrize("labels, match", [
-    (np.array([0, 10]), r"`labels` must be integers in \[0, 9\] of shape \(2,\)"),
-    (np.array([0.0, 1.0]), r"`labels` must be integers"),
+    (np.array([0, 10]), r"`labels` must lie in \[0, 9\]. Received: labels with values in \[0, 10\]"),
+    (np.array([0.0, 1.0]), r"`labels` must be integer labels of shape \(2,\)"),
     (np.array([0, 1, 2]), r"of shape \(2,\). Received: labels.shape=\(3,\)"),
-    (np.array([-1, 0]), r"`labels` must be integers in \[0, 9\]"),
+    (np.array([-1, 0]), r"`labels` must lie in \[0, 9\]"),
 ])
 def test_bad_labels(cvae, labels, match):
     with pytest.raises(ValueError, match=match):
@@ -52,18 +52,18 @@ def test_bad_images_are_refused(cvae):
 
 def test_trains_through_the_cache_and_reloads(tmp_path):
     config = TrainConfig(dataset="digits", latent_dim=2, epochs=1, batch_size=64, n_train=256, n_test=64, seed=1,
-                         dense_units=16, conditional=True)
+                         dense_units=16, model="conditional_vae")
     first = train_vae(config, cache_dir=tmp_path, verbose=0)
     assert isinstance(first.vae, ConditionalVAE) and np.isfinite(first.history["val_loss"][0])
     again = train_vae(config, cache_dir=tmp_path, verbose=0)
     assert again.from_cache
     assert all(np.array_equal(a, b) for a, b in zip(first.vae.get_weights(), again.vae.get_weights()))
-    assert config.key() != TrainConfig(**{**config.__dict__, "conditional": False}).key()
+    assert config.key() != TrainConfig(**{**config.__dict__, "model": "vae"}).key()
 
 
 def test_conditional_config_refuses_snapshots():
-    with pytest.raises(ValueError, match=r"`conditional=True` does not support snapshots"):
-        TrainConfig(conditional=True, snapshot_samples=4)
+    with pytest.raises(ValueError, match=r"`model='conditional_vae'` does not support snapshot_samples"):
+        TrainConfig(model="conditional_vae", snapshot_samples=4)
 
 
 def test_classifier_learns_digits_and_is_cached(tmp_path):

@@ -19,7 +19,7 @@ def test_active_dimensions_counts_the_variances_above_the_threshold():
 def test_kl_per_dimension_is_zero_for_the_prior_and_matches_the_closed_form():
     z_mean = np.array([[0.0, 1.0, 0.0], [0.0, 3.0, 0.0]])
     z_log_var = np.array([[0.0, 0.0, np.log(0.25)], [0.0, 0.0, np.log(0.25)]])
-    kl = diagnostics.kl_per_dimension(z_mean, z_log_var)
+    kl = diagnostics.mean_kl_per_dimension(z_mean, z_log_var)
     # KL(N(m, s^2) || N(0, 1)) = (m^2 + s^2 - 1 - log s^2) / 2
     np.testing.assert_allclose(kl, [0.0, (0.5 + 4.5) / 2, 0.5 * (0.25 - 1 - np.log(0.25))], atol=1e-12)
 
@@ -55,7 +55,7 @@ def test_bad_codes_name_the_argument(z, match):
 
 def test_kl_per_dimension_shapes_must_match():
     with pytest.raises(ValueError, match=r"`z_mean` and `z_log_var` must have the same shape"):
-        diagnostics.kl_per_dimension(np.zeros((3, 2)), np.zeros((3, 4)))
+        diagnostics.mean_kl_per_dimension(np.zeros((3, 2)), np.zeros((3, 4)))
 
 
 def test_prior_cell_counts_are_even_for_prior_samples_and_oriented_like_the_manifold():

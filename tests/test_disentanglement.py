@@ -55,7 +55,7 @@ def test_discretize_uses_equal_width_bins_and_handles_constants():
 @pytest.mark.parametrize("codes, factors, match", [
     (np.zeros((5, 1)), np.zeros((5, 1), int), r"at least 2 dimensions"),
     (np.zeros((5, 2)), np.zeros((4, 1), int), r"`factors` must be integer factor indices of shape \(5, n_factors\)"),
-    (np.full((5, 2), np.nan), np.zeros((5, 1), int), r"`codes` must be a finite numeric array"),
+    (np.full((5, 2), np.nan), np.zeros((5, 1), int), r"`codes` must hold only finite values"),
     (np.zeros((5, 2)), np.zeros((5, 1), float), r"`factors` must be integer"),
     (np.random.default_rng(0).normal(size=(5, 2)), np.zeros((5, 1), int), r"`factors` must vary"),
 ])

@@ -12,7 +12,7 @@ from PIL import Image
 from vae_helpers import cli
 from vae_helpers.figures import FIGURES, FRAME_MS, LAST_FRAME_MS, latent_gif_frames, plots_config, regenerate_plots
 from vae_helpers.settings import get_settings
-from vae_helpers.training import CACHE_ENV
+from vae_helpers.cache import CACHE_ENV
 
 from gif_utils import gif_pixels, read_gif
 
@@ -23,12 +23,15 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def test_plots_command_smoke_end_to_end(tmp_path, cache):
-    """The real console script, default dataset, smoke settings: four figures, GIFs with one frame per epoch."""
+def test_plots_command_smoke_end_to_end(tmp_path):
+    """The real console script, default dataset, smoke settings: four figures, GIFs with one frame per epoch.
+
+    It uses the test run's model cache (conftest.py), which test_cli.py's smoke run shares: one training for both.
+    """
     out = tmp_path / "plots"
     exe = shutil.which("vae-course", path=os.path.dirname(sys.executable))
     done = subprocess.run([exe, "plots", "--mode", "smoke", "--out", str(out)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, CACHE_ENV: str(cache)})
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     for name in FIGURES.values():
         assert (out / name).is_file() and f"wrote {out / name} (" in done.stdout

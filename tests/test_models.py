@@ -63,7 +63,7 @@ def test_same_seed_gives_same_weights():
         (dict(input_shape=(30, 30, 1), latent_dim=2), r"divisible by 4.*Received: input_shape=\(30, 30, 1\)"),
         (dict(input_shape=(28, 28, 1), latent_dim=2, filters=()), r"`filters` must be a non-empty sequence"),
         (dict(input_shape=(28, 28, 1), latent_dim=2, filters=(32, -1)), r"Received: filters=\(32, -1\)"),
-        (dict(input_shape=(28, 28, 1), latent_dim=2, dense_units=-1), r"`dense_units` must be a non-negative integer"),
+        (dict(input_shape=(28, 28, 1), latent_dim=2, dense_units=-1), r"`dense_units` must be a positive integer"),
     ],
 )
 def test_encoder_bad_input(kwargs, match):

@@ -7,7 +7,8 @@ TF_IMPORT_NOISE = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
     "I0000 00:00:1795265292.083713    2309 port.cc:153] oneDNN custom operations are on.\n"
     "E0000 00:00:1795265425.314544    2594 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n"
-    "I0000 00:00:1795265292.144968    2309 cpu_feature_guard.cc:227] This TensorFlow binary is optimized.\n"
+    "I0000 00:00:1795265292.144968    2309 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
+    "available CPU instructions in performance-critical operations.\n"
     "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.\n"
 )
 
@@ -20,6 +21,30 @@ def test_strip_tf_logs_drops_tf_lines_and_empty_streams_only():
     ]
     kept = notebook.strip_tf_logs(outputs)
     assert [o["text"] for o in kept] == ["UserWarning: real warning\n", "I0000 00:00:1.0 1 a.cc:1] stdout is kept\n"]
+
+
+def test_stored_outputs_keep_real_tensorflow_errors():
+    """One policy with vae_helpers.tf_startup: only the known start-up lines go, never an E or F line of another kind."""
+    real = ("E0000 00:00:1795265425.314544    2594 op_kernel.cc:1839] OP_REQUIRES failed: Out of memory\n"
+            "F0000 00:00:1795265425.314544    2594 logging.cc:43] Check failed: 0 <= 1\n")
+    kept = notebook.strip_tf_logs([{"output_type": "stream", "name": "stderr", "text": TF_IMPORT_NOISE + real}])
+    assert [o["text"] for o in kept] == [real]
+
+
+def test_refresh_shown_sources_reruns_only_the_source_cells(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from vae_helpers.notebook import show_source\nfrom vae_helpers import checks"),
+                nbformat.v4.new_code_cell("print('from the full run')"),
+                nbformat.v4.new_code_cell("show_source(checks.check_seed)")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="kept as it was\n")]
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="stale source\n")]
+    nbformat.write(nb, path)
+    assert notebook.refresh_shown_sources(path) == [2]
+    after = nbformat.read(path, as_version=4)
+    assert after.cells[1].outputs[0]["text"] == "kept as it was\n" and after.cells[0].outputs == []
+    (shown,) = after.cells[2].outputs
+    assert "def check_seed(" in shown["data"]["text/markdown"]
 
 
 def test_coalesce_progress_keeps_the_last_state_of_each_line():

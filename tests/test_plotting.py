@@ -51,8 +51,8 @@ def test_latent_scatter_has_one_legend_entry_per_class():
     "z, labels, match",
     [
         (np.zeros((4, 3)), np.zeros(4, int), r"`z` must have shape \(n, 2\).*Received: z.shape=\(4, 3\)"),
-        (np.zeros((4, 2)), np.zeros(3, int), r"`labels` must have shape \(4,\).*Received: labels.shape=\(3,\)"),
-        (np.zeros((4, 2)), np.array([0, 1, 2, 5]), r"`labels` must index `class_names` \(0..2\)"),
+        (np.zeros((4, 2)), np.zeros(3, int), r"`labels` must be integer labels of shape \(4,\).*Received: labels.shape=\(3,\)"),
+        (np.zeros((4, 2)), np.array([0, 1, 2, 5]), r"`labels` must lie in \[0, 2\]"),
     ],
 )
 def test_latent_scatter_bad_input(z, labels, match):
@@ -75,14 +75,14 @@ def test_history_plot_has_training_and_validation_curves():
 
 
 def test_tile_puts_gutters_between_images_only():
-    from vae_helpers.plotting import _tile
+    from vae_helpers.plotting import tile_images
 
     images = np.ones((6, 4, 5), dtype=np.float32)
-    tiled = _tile(images, n_rows=2, n_cols=3, gutter=2, fill=0.5)
+    tiled = tile_images(images, n_rows=2, n_cols=3, gutter=2, fill=0.5)
     assert tiled.shape == (2 * 4 + 2, 3 * 5 + 2 * 2)
     assert np.all(tiled[4:6] == 0.5) and np.all(tiled[:, 5:7] == 0.5)   # one gutter row band, two column bands
     assert (tiled == 1).sum() == 6 * 4 * 5                              # every pixel of every image kept
-    np.testing.assert_array_equal(_tile(images, 2, 3), np.ones((8, 15)))
+    np.testing.assert_array_equal(tile_images(images, 2, 3), np.ones((8, 15)))
 
 
 def test_history_epochs_are_integer_ticks():

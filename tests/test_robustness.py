@@ -12,12 +12,13 @@ import keras
 import numpy as np
 import pytest
 
-from vae_helpers import checks, data, evaluation, training
+from vae_helpers import cache, checks, data, evaluation, training
 from vae_helpers.animation import write_gif
 from vae_helpers.data import DatasetUnavailableError, load_dataset
 from vae_helpers.plotting import save_fig
-from vae_helpers.training import CacheNotWritableError, CacheWarning, TrainConfig, train_vae
-from vae_helpers.vae import build_vae
+from vae_helpers.cache import CacheNotWritableError, CacheWarning
+from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.vae import VAE, build_vae
 
 TINY = TrainConfig(dataset="digits", latent_dim=2, epochs=1, batch_size=64, n_train=128, n_test=32, seed=5)
 
@@ -71,7 +72,7 @@ def test_read_only_cache_is_refused_before_training(tmp_path, monkeypatch):
 def test_cache_that_fails_a_real_write_is_refused_before_training(tmp_path, monkeypatch):
     def mkdtemp(*args, **kwargs):
         raise PermissionError(errno.EROFS, "Read-only file system")
-    monkeypatch.setattr(training.tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(cache.tempfile, "mkdtemp", mkdtemp)
     no_training(monkeypatch)
     with pytest.raises(CacheNotWritableError, match=r"cannot be written .*Read-only file system.*nothing was trained. "
                                                     r"Set \$VAE_COURSE_CACHE"):
@@ -87,7 +88,7 @@ def test_empty_cache_dir_is_refused(monkeypatch):
 def test_a_failed_save_still_returns_the_trained_model(tmp_path, monkeypatch):
     def full_disk(self, path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(training.VAE, "save_weights", full_disk)
+    monkeypatch.setattr(VAE, "save_weights", full_disk)
     with pytest.warns(CacheWarning, match="could not be saved in the cache .*No space left.*it is returned"):
         result = train_vae(TINY, cache_dir=tmp_path, verbose=0)
     assert not result.from_cache and result.path is None
@@ -107,11 +108,11 @@ def test_training_survives_a_concurrent_install_of_the_same_entry(tmp_path, monk
             shutil.copytree(src, dst)
             raced.append(dst)
         return real_replace(src, dst)   # now fails: "Directory not empty"
-    monkeypatch.setattr(training.os, "replace", replace_after_a_rival)
+    monkeypatch.setattr(cache.os, "replace", replace_after_a_rival)
     result = train_vae(TINY, cache_dir=tmp_path, verbose=0)
     assert raced and result.path == tmp_path / TINY.key() and not result.from_cache
     assert [p.name for p in tmp_path.iterdir()] == [TINY.key()]   # our temporary folder is gone
-    monkeypatch.setattr(training.os, "replace", real_replace)
+    monkeypatch.setattr(cache.os, "replace", real_replace)
     again = train_vae(TINY, cache_dir=tmp_path, verbose=0)
     assert again.from_cache
     assert all(np.array_equal(a, b) for a, b in zip(again.vae.get_weights(), result.vae.get_weights()))

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from vae_helpers.training import (
-    META_FILE, WEIGHTS_FILE, NaNLossError, StopOnNaN, TrainConfig, train_vae,
+    TrainConfig, train_vae,
 )
+from vae_helpers.cache import META_FILE, WEIGHTS_FILE
+from vae_helpers.callbacks import NaNLossError, StopOnNaN
 from vae_helpers.vae import build_vae
 
 SMALL = TrainConfig(dataset="digits", latent_dim=2, epochs=2, batch_size=64, n_train=256, n_test=64, seed=3)

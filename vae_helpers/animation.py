@@ -1,118 +1,23 @@
-"""Training animations: callbacks that take one snapshot per epoch, frame renderers, and a GIF writer.
+"""Training animations: 2-D layouts per epoch, frame renderers, and a GIF writer (imageio).
 
-The callbacks make one batched model call per epoch and keep only what the frames need
-(decoded samples as uint8, latent means as float32). The renderers draw every frame at the same
-pixel size with fixed axes and colours, so a GIF shows the model changing, not the plot.
+The per-epoch snapshots come from :mod:`vae_helpers.callbacks`. The renderers draw every frame at
+the same pixel size with fixed axes and colours, so a GIF shows the model changing, not the plot.
 """
 
 from __future__ import annotations
 
-import io
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import keras
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .checks import check_int
-from .latent import _as_codes, procrustes_align, tsne_2d
-from .models import predict_images, run_batched
-from .plotting import GUTTER_GREY, GUTTER_PX, _as_images, _tile, plot_latent_scatter, write_bytes_atomic
+from .checks import check_codes, check_durations_ms, check_epochs, check_frames, check_int, check_size_px
+from .latent import procrustes_align, tsne_2d
+from .plotting import GUTTER_GREY, GUTTER_PX, as_images, plot_latent_scatter, tile_images, write_bytes_atomic
 
-
-# -- callbacks --
-
-class SampleSnapshots(keras.callbacks.Callback):
-    """Decode the same latent points ``z_fixed`` after every epoch and keep the images as uint8.
-
-    With ``include_initial`` (the default) the untrained decoder's images are recorded too, as
-    epoch 0, when the first ``fit`` begins; snapshots after epoch ``k`` (1-based) have ``epochs[i] == k``.
-    Memory: ``n * h * w * c`` bytes per snapshot.
-
-    Args:
-        z_fixed: latent codes, shape ``(n, latent_dim)``; copied, so later changes do not leak in.
-        include_initial: also record the model before training (epoch 0).
-        batch_size: chunk size of the one batched decoder call.
-    """
-
-    def __init__(self, z_fixed, include_initial: bool = True, batch_size: int = 512):
-        super().__init__()
-        self.z_fixed = np.array(_as_codes("z_fixed", z_fixed), dtype="float32")
-        self.include_initial = bool(include_initial)
-        self.batch_size = check_int("batch_size", batch_size, 1)
-        self.images: list[np.ndarray] = []
-        self.epochs: list[int] = []
-        self.seconds = 0.0  # time spent taking snapshots
-
-    def _record(self, epoch: int) -> None:
-        start = time.perf_counter()
-        pixels = predict_images(self.model.decoder, self.z_fixed, self.batch_size)
-        self.images.append(np.round(pixels * 255).astype("uint8"))
-        self.epochs.append(epoch)
-        self.seconds += time.perf_counter() - start
-
-    def on_train_begin(self, logs=None):
-        latent_dim = self.model.decoder.input_shape[-1]
-        if self.z_fixed.shape[1] != latent_dim:
-            raise ValueError(f"`z_fixed` must have shape (n, {latent_dim}) to match the decoder. "
-                             f"Received: z_fixed.shape={self.z_fixed.shape}")
-        if self.include_initial and not self.epochs:
-            self._record(0)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._record(epoch + 1)
-
-
-class LatentSnapshots(keras.callbacks.Callback):
-    """Record the encoder means of the same images ``x_fixed`` after every epoch (float32).
-
-    Epoch numbering and ``include_initial`` work as in :class:`SampleSnapshots`.
-    Memory: ``4 * n * latent_dim`` bytes per snapshot.
-
-    Args:
-        x_fixed: images, shape ``(n, h, w, c)``, e.g. a fixed subset of the test set.
-        labels: optional class of each image, shape ``(n,)``; kept as ``.labels`` for colouring.
-        include_initial: also record the model before training (epoch 0).
-        batch_size: chunk size of the one batched encoder call.
-    """
-
-    def __init__(self, x_fixed, labels=None, include_initial: bool = True, batch_size: int = 512):
-        super().__init__()
-        x_fixed = np.asarray(x_fixed, dtype="float32")
-        if x_fixed.ndim != 4 or len(x_fixed) == 0:
-            raise ValueError(f"`x_fixed` must be a non-empty batch of images (n, h, w, c). Received: x_fixed.shape={x_fixed.shape}")
-        if labels is not None:
-            labels = np.asarray(labels)
-            if labels.shape != (len(x_fixed),) or not np.issubdtype(labels.dtype, np.integer):
-                raise ValueError(f"`labels` must be integers of shape ({len(x_fixed)},), one per image. "
-                                 f"Received: labels.shape={labels.shape}, labels.dtype={labels.dtype}")
-        self.x_fixed, self.labels = x_fixed, labels
-        self.include_initial = bool(include_initial)
-        self.batch_size = check_int("batch_size", batch_size, 1)
-        self.z: list[np.ndarray] = []
-        self.epochs: list[int] = []
-        self.seconds = 0.0  # time spent taking snapshots
-
-    def _record(self, epoch: int) -> None:
-        start = time.perf_counter()
-        z_mean = run_batched(self.model.encoder, self.x_fixed, self.batch_size)[0]
-        self.z.append(z_mean.astype("float32"))
-        self.epochs.append(epoch)
-        self.seconds += time.perf_counter() - start
-
-    def on_train_begin(self, logs=None):
-        image_shape = tuple(self.model.encoder.input_shape[1:])
-        if self.x_fixed.shape[1:] != image_shape:
-            raise ValueError(f"`x_fixed` must hold images of shape {image_shape} to match the encoder. "
-                             f"Received: x_fixed.shape={self.x_fixed.shape}")
-        if self.include_initial and not self.epochs:
-            self._record(0)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._record(epoch + 1)
+__all__ = ["latent_frames", "render_image_frames", "render_scatter_frames", "write_gif"]
 
 
 # -- 2-D layouts per epoch --
@@ -143,7 +48,7 @@ def latent_frames(z_per_epoch: Sequence[np.ndarray], seed: int = 0,
         z_per_epoch = list(z_per_epoch)
     if not isinstance(z_per_epoch, Sequence) or len(z_per_epoch) == 0:
         raise ValueError(f"`z_per_epoch` must be a non-empty list of (n, latent_dim) arrays. Received: {type(z_per_epoch).__name__}")
-    codes = [_as_codes(f"z_per_epoch[{i}]", z) for i, z in enumerate(z_per_epoch)]
+    codes = [check_codes(f"z_per_epoch[{i}]", z) for i, z in enumerate(z_per_epoch)]
     for i, z in enumerate(codes):
         if z.shape != codes[0].shape:
             raise ValueError(f"`z_per_epoch` must hold arrays of one shape. "
@@ -165,20 +70,6 @@ def latent_frames(z_per_epoch: Sequence[np.ndarray], seed: int = 0,
 
 
 # -- rendering --
-
-def _check_size_px(size_px) -> tuple[int, int]:
-    if (not isinstance(size_px, Sequence) or len(size_px) != 2
-            or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 16 for s in size_px)):
-        raise ValueError(f"`size_px` must be (width, height) in pixels, each an integer >= 16. Received: size_px={size_px!r}")
-    return int(size_px[0]), int(size_px[1])
-
-
-def _check_epochs(epochs, n_frames: int) -> list[int]:
-    values = np.asarray(epochs) if not isinstance(epochs, (str, bytes)) else np.asarray([])
-    if values.ndim != 1 or len(values) != n_frames or not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"`epochs` must hold one integer epoch number per frame ({n_frames}). Received: epochs={epochs!r}")
-    return [int(e) for e in values]
-
 
 def _new_canvas(size_px: tuple[int, int], dpi: int) -> tuple[Figure, FigureCanvasAgg]:
     """A pyplot-free figure of exactly ``size_px`` pixels (nothing is displayed or leaked)."""
@@ -211,11 +102,11 @@ def render_scatter_frames(frames: Sequence[np.ndarray], labels, class_names: Seq
         frames = list(frames)
     if not isinstance(frames, Sequence) or len(frames) == 0:
         raise ValueError(f"`frames` must be a non-empty list of (n, 2) arrays. Received: {type(frames).__name__}")
-    layouts = [_as_codes(f"frames[{i}]", f, dim=2) for i, f in enumerate(frames)]
+    layouts = [check_codes(f"frames[{i}]", f, dim=2) for i, f in enumerate(frames)]
     if any(f.shape != layouts[0].shape for f in layouts):
         raise ValueError(f"`frames` must all have the same shape. Received shapes {sorted({f.shape for f in layouts})}")
-    epochs = _check_epochs(epochs, len(layouts))
-    width, height = _check_size_px(size_px)
+    epochs = check_epochs("epochs", epochs, len(layouts))
+    width, height = check_size_px("size_px", size_px)
     lo, hi = np.min([f.min(0) for f in layouts], 0), np.max([f.max(0) for f in layouts], 0)
     pad = 0.05 * np.maximum(hi - lo, 1e-6)
     fig, canvas = _new_canvas((width, height), dpi)
@@ -248,18 +139,17 @@ def render_image_frames(images_per_epoch: Sequence[np.ndarray], epochs: Sequence
     if not isinstance(images_per_epoch, Sequence) or len(images_per_epoch) == 0:
         raise ValueError(f"`images_per_epoch` must be a non-empty list of image batches. "
                          f"Received: {type(images_per_epoch).__name__}")
-    batches = [_as_images(b, f"images_per_epoch[{i}]") for i, b in enumerate(images_per_epoch)]
+    batches = [as_images(b, f"images_per_epoch[{i}]") for i, b in enumerate(images_per_epoch)]
     if any(b.shape != batches[0].shape for b in batches):
         raise ValueError(f"`images_per_epoch` must hold batches of one shape. Received shapes {sorted({b.shape for b in batches})}")
-    epochs = _check_epochs(epochs, len(batches))
-    if isinstance(n_cols, bool) or not isinstance(n_cols, (int, np.integer)) or n_cols < 1:
-        raise ValueError(f"`n_cols` must be a positive integer. Received: n_cols={n_cols!r}")
+    epochs = check_epochs("epochs", epochs, len(batches))
+    n_cols = check_int("n_cols", n_cols, 1)
     n, h, w = batches[0].shape[:3]
     n_cols = min(int(n_cols), n)
     n_rows = -(-n // n_cols)
     if size_px is None:
         size_px = (480, int(round(480 * (n_rows * h) / (n_cols * w) / 0.9)))
-    width, height = _check_size_px(size_px)
+    width, height = check_size_px("size_px", size_px)
     vmax = 255 if batches[0].dtype == np.uint8 else 1.0
     fig, canvas = _new_canvas((width, height), dpi)
     ax = fig.add_axes((0.0, 0.0, 1.0, 0.9))
@@ -270,7 +160,7 @@ def render_image_frames(images_per_epoch: Sequence[np.ndarray], epochs: Sequence
         padded[:n] = batch
         ax.clear()
         ax.axis("off")
-        ax.imshow(_tile(padded, n_rows, n_cols, gutter=GUTTER_PX, fill=GUTTER_GREY * vmax), cmap="binary", vmin=0, vmax=vmax,
+        ax.imshow(tile_images(padded, n_rows, n_cols, gutter=GUTTER_PX, fill=GUTTER_GREY * vmax), cmap="binary", vmin=0, vmax=vmax,
                   interpolation="nearest")
         caption.set_text(f"epoch {epoch}")
         out.append(_to_rgb(canvas))
@@ -281,52 +171,31 @@ def render_image_frames(images_per_epoch: Sequence[np.ndarray], epochs: Sequence
 
 def write_gif(path: str | Path, frames: Sequence[np.ndarray], duration_ms: float | Sequence[float] = 200,
               loop: int = 0) -> Path:
-    """Write uint8 RGB ``frames`` as an animated GIF, atomically; return the path.
+    """Write uint8 RGB ``frames`` as an animated GIF with imageio, atomically; return the path.
 
-    The GIF is encoded in memory, written to a hidden temporary file in the same folder and moved
-    into place with ``os.replace``, so an interrupted run leaves the old file (or none), never a
-    partial one; a temporary file orphaned by a killed process is removed by the next write.
+    The GIF is encoded in memory, then written to a hidden temporary file in the same folder and
+    moved into place (:func:`~vae_helpers.plotting.write_bytes_atomic`), so an interrupted run
+    leaves the old file (or none), never a partial one.
 
     Args:
         path: destination, ending in ``.gif``; missing folders are created.
         frames: arrays ``(H, W, 3)`` of dtype uint8, all the same size.
         duration_ms: display time of each frame in milliseconds (one number, or one per frame).
             GIF stores hundredths of a second, so use multiples of 10.
-        loop: how many times the GIF loops (Pillow's ``loop``); 0 loops forever.
-
-    Pillow merges consecutive identical frames into one longer frame.
+        loop: how many times the GIF loops; 0 loops forever.
     """
-    from PIL import Image
+    import imageio.v3 as iio
 
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ValueError(f"`path` must end in .gif. Received: path={str(path)!r}")
-    if isinstance(frames, np.ndarray) and frames.ndim == 4:
-        frames = list(frames)
-    if not isinstance(frames, Sequence) or len(frames) == 0:
-        raise ValueError(f"`frames` must be a non-empty list of (H, W, 3) uint8 arrays. Received: {type(frames).__name__} of length "
-                         f"{len(frames) if hasattr(frames, '__len__') else '?'}")
-    first = np.asarray(frames[0])
-    for i, frame in enumerate(frames):
-        frame = np.asarray(frame)
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3 or frame.shape != first.shape:
-            raise ValueError(f"`frames` must all be uint8 RGB arrays of one shape (H, W, 3), like frames[0] "
-                             f"{first.shape} {first.dtype}. Received: frames[{i}].shape={frame.shape}, "
-                             f"frames[{i}].dtype={frame.dtype}")
-    try:
-        durations = np.atleast_1d(np.asarray(duration_ms, dtype="float64")) if np.ndim(duration_ms) <= 1 else None
-    except (TypeError, ValueError):
-        durations = None
-    if durations is None or len(durations) not in (1, len(frames)) or not np.all(durations >= 10):
-        raise ValueError(f"`duration_ms` must be a number >= 10 (GIF counts hundredths of a second), or one per frame ({len(frames)}). "
-                         f"Received: duration_ms={duration_ms!r}")
-    if isinstance(loop, bool) or not isinstance(loop, (int, np.integer)) or loop < 0:
-        raise ValueError(f"`loop` must be an integer >= 0 (0 loops forever). Received: loop={loop!r}")
-    duration = int(round(durations[0])) if len(durations) == 1 else [int(round(d)) for d in durations]
-
-    images = [Image.fromarray(np.asarray(frame)) for frame in frames]
-    buffer = io.BytesIO()  # encoded in memory first: no file is open while Pillow works
-    images[0].save(buffer, format="GIF", save_all=len(images) > 1, append_images=images[1:],
-                   duration=duration, loop=int(loop))
-    return write_bytes_atomic(path, buffer.getvalue(), arg="path")
-
+    frames = check_frames("frames", frames)
+    durations = check_durations_ms("duration_ms", duration_ms, len(frames))
+    loop = check_int("loop", loop, 0)
+    with iio.imopen("<bytes>", "w", extension=".gif", plugin="pillow") as gif:
+        try:
+            data = gif.write(np.stack(frames), duration=durations, loop=loop)  # encoded in memory
+        except BaseException:
+            gif.images_to_write.clear()  # so that closing does not encode again ("Exception ignored in ...")
+            raise
+    return write_bytes_atomic(path, data, arg="path")

@@ -3,6 +3,7 @@
 The same convolutional encoder and decoder (:mod:`vae_helpers.models`), one deterministic code
 ``z = encoder(x)``, trained to minimize the Bernoulli reconstruction loss (binary cross-entropy
 summed over pixels), optionally from corrupted inputs (a denoising autoencoder, Vincent et al. 2008).
+Its training step is every course model's (:class:`~vae_helpers.base.CourseModel`).
 ``encode``, ``decode`` and ``reconstruct`` take and return numpy arrays like :class:`~vae_helpers.vae.VAE`'s.
 """
 
@@ -10,18 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import ops
 
-from .checks import check_images, check_int
-from .models import DENSE_UNITS, TrainingNoise, build_decoder, build_encoder, predict_images, run_batched
-from .vae import bernoulli_log_likelihood, for_keras_logs, replica_share, with_submodels
+from .base import CourseModel
+from .checks import check_int
+from .models import (DENSE_UNITS, build_decoder, build_encoder, build_spatial_decoder, build_spatial_encoder,
+                     predict_images, run_batched)
+from .tf_startup import keras
+from .vae import bernoulli_log_likelihood
+
+__all__ = ["Autoencoder", "SUPPORTS", "build_autoencoder_model", "build_from_config"]
+
+ops = keras.ops
 
 
 @keras.saving.register_keras_serializable(package="vae_helpers")
-class Autoencoder(keras.Model):
+class Autoencoder(CourseModel):
     """A deterministic autoencoder: ``encoder`` (image -> z) and ``decoder`` (z -> logits).
 
     Args:
@@ -33,66 +38,38 @@ class Autoencoder(keras.Model):
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, denoising: bool = False,
                  seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
         if not isinstance(encoder, keras.Model) or len(encoder.outputs) != 1:
             raise ValueError(f"`encoder` must be a Keras model with one output (the code). Received: encoder={encoder!r}")
         if not isinstance(decoder, keras.Model) or decoder.inputs[0].shape[-1] != encoder.output_shape[-1]:
             raise ValueError("`decoder` must be a Keras model whose input size equals the code size "
                              f"{encoder.output_shape[-1]}. Received: decoder={decoder!r}")
-        self.encoder, self.decoder = encoder, decoder
+        super().__init__(encoder, decoder, denoising=denoising, seed=seed, **kwargs)
         self.latent_dim = int(decoder.inputs[0].shape[-1])
         self.code_shape = tuple(int(s) for s in decoder.inputs[0].shape[1:])  # (latent_dim,) or (h, w, latent_dim)
-        self.denoising, self.seed = bool(denoising), seed
-        self.noise = TrainingNoise(seed=seed, name="training_noise") if self.denoising else None
-        self.loss_tracker = keras.metrics.Mean(name="loss")
 
     def build(self, input_shape=None):
         if self.noise is not None:
             self.noise.build(input_shape)
         self.built = True  # the encoder and decoder are functional models, built already
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
     def call(self, x, training=False):
         return self.decoder(self.encoder(x, training=training), training=training)
 
-    def _loss(self, x, x_in):
-        logits = self(x_in, training=True)
-        return -ops.mean(bernoulli_log_likelihood(ops.cast(x, "float32"), ops.cast(logits, "float32")))
-
-    def train_step(self, data):
-        x = data[0] if isinstance(data, tuple) else data
-        x_in = self.noise(x, training=True) if self.denoising else x
-        with tf.GradientTape() as tape:
-            loss = self._loss(x, x_in)
-            scaled = replica_share(loss)
-        grads = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        self.loss_tracker.update_state(loss)
-        return {"loss": for_keras_logs(self.loss_tracker.result())}
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, tuple) else data
-        logits = self(x, training=False)
-        self.loss_tracker.update_state(-ops.mean(bernoulli_log_likelihood(x, logits)))
-        return {"loss": for_keras_logs(self.loss_tracker.result())}
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        """``(height, width, channels)`` of the images the model takes."""
-        return tuple(int(s) for s in self.encoder.inputs[0].shape[1:])
+    def compute_losses(self, x, y=None, training: bool = False) -> dict:
+        """The reconstruction loss ``-log p(x | decoder(encoder(x)))``, a batch mean (binary cross-entropy)."""
+        logits = self.decoder(self.encoder(self.encoder_input(x, training), training=training), training=training)
+        return {"loss": -ops.mean(bernoulli_log_likelihood(ops.cast(x, "float32"), ops.cast(logits, "float32")))}
 
     def encode(self, x, batch_size: int = 512) -> np.ndarray:
         """The code of each image in ``x`` (shape ``(n, h, w, c)``, values in [0, 1])."""
-        return run_batched(self.encoder, check_images("x", x, self.image_shape), check_int("batch_size", batch_size))
+        return run_batched(self.encoder, self.check_images(x), check_int("batch_size", batch_size))
 
     def decode(self, z, batch_size: int = 512) -> np.ndarray:
         """Pixel probabilities ``sigmoid(decoder(z))`` for codes ``z`` of shape ``(n, *code_shape)``."""
         z = np.asarray(z)
-        if not np.issubdtype(z.dtype, np.number) or z.ndim < 2 or len(z) == 0 or z.shape[1:] != self.code_shape:
-            raise ValueError(f"`z` must be a numeric array of shape (n, {', '.join(map(str, self.code_shape))}). "
+        if not np.issubdtype(z.dtype, np.number) or z.ndim < 2 or len(z) == 0 or z.shape[1:] != self.code_shape \
+                or not np.all(np.isfinite(z)):
+            raise ValueError(f"`z` must be a finite numeric array of shape (n, {', '.join(map(str, self.code_shape))}). "
                              f"Received: z.shape={z.shape}, z.dtype={z.dtype}")
         return predict_images(self.decoder, z.astype("float32"), check_int("batch_size", batch_size))
 
@@ -101,13 +78,7 @@ class Autoencoder(keras.Model):
         return self.decode(self.encode(x, batch_size), batch_size)
 
     def get_config(self):
-        return {**super().get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder),
-                "denoising": self.denoising, "seed": self.seed}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**with_submodels(config))
+        return {**super().get_config(), "denoising": self.denoising}
 
 
 def build_autoencoder_model(input_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64),
@@ -117,8 +88,23 @@ def build_autoencoder_model(input_shape: Sequence[int], latent_dim: int, filters
     ``dense_units=0`` gives a convolutional autoencoder whose code is a feature map with
     ``latent_dim`` channels at 1/2**len(filters) of the image size (no dense bottleneck).
     """
-    encoder = build_encoder(input_shape, latent_dim, filters, dense_units)
-    decoder = build_decoder(input_shape, latent_dim, filters, spatial=dense_units == 0)
+    if check_int("dense_units", dense_units, 0) == 0:
+        encoder = build_spatial_encoder(input_shape, latent_dim, filters)
+        decoder = build_spatial_decoder(input_shape, latent_dim, filters)
+    else:
+        encoder = build_encoder(input_shape, latent_dim, filters, dense_units)
+        decoder = build_decoder(input_shape, latent_dim, filters)
     model = Autoencoder(encoder, decoder, denoising=denoising, seed=seed, name="autoencoder")
     model.build((None, *input_shape))
     return model
+
+
+#: The TrainConfig options this model kind supports beyond the shared ones (vae_helpers.training's registry);
+#: ``dense_units=0`` (a spatial code) is allowed too.
+SUPPORTS = frozenset({"denoising", "spatial_code"})
+
+
+def build_from_config(config, image_shape: tuple[int, int, int], n_classes: int, steps_per_epoch: int) -> Autoencoder:
+    """The autoencoder a :class:`~vae_helpers.training.TrainConfig` describes (the training registry's builder)."""
+    return build_autoencoder_model(image_shape, config.latent_dim, config.filters, config.dense_units,
+                                   denoising=config.denoising, seed=config.seed)

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["MAX_SEED", "assert_finite_spread", "check_code", "check_codes", "check_durations_ms", "check_epochs",
+           "check_frames", "check_images", "check_int", "check_labels", "check_number", "check_seed", "check_size_px",
+           "check_unconditional", "check_writable_folder"]
+
 MAX_SEED = 2**32 - 1  # numpy's and Keras's seeds are unsigned 32-bit integers
 
 
@@ -133,3 +137,100 @@ def assert_finite_spread(name: str, values: object, axis: int | None = None, min
         raise AssertionError(f"{name}: standard deviation {float(std[low[0]]):.3g} <= {min_std:g}{where}: "
                              "the values have collapsed")
     return array
+
+
+def check_codes(arg: str, z: object, dim: int | None = None, min_rows: int = 1) -> np.ndarray:
+    """Latent codes: a finite numeric array ``(n, d)`` with ``n >= min_rows`` (``d == dim`` when given).
+
+    Floats keep their dtype; integers become float32.
+    """
+    z = np.asarray(z) if not isinstance(z, (str, bytes)) else np.asarray(z, dtype=object)
+    if not (np.issubdtype(z.dtype, np.floating) or np.issubdtype(z.dtype, np.integer)):
+        raise ValueError(f"`{arg}` must be a numeric array. Received: {arg}.dtype={z.dtype}")
+    if z.ndim != 2 or len(z) < min_rows or z.shape[1] < 1 or (dim is not None and z.shape[1] != dim):
+        want = f"(n, {dim})" if dim is not None else "(n, latent_dim)"
+        raise ValueError(f"`{arg}` must have shape {want} with n >= {min_rows}. Received: {arg}.shape={z.shape}")
+    if not np.all(np.isfinite(z)):
+        raise ValueError(f"`{arg}` must hold only finite values. Received: {arg} with NaN or inf")
+    return z if np.issubdtype(z.dtype, np.floating) else z.astype("float32")
+
+
+def check_code(arg: str, z: object, dim: int | None = None) -> np.ndarray:
+    """One latent code: a finite 1-D array (of length ``dim`` when given)."""
+    array = np.asarray(z) if not isinstance(z, (str, bytes)) else np.asarray(z, dtype=object)
+    if array.ndim != 1 or len(array) < 1 or (dim is not None and len(array) != dim):
+        want = f"({dim},)" if dim is not None else "(latent_dim,)"
+        raise ValueError(f"`{arg}` must be one latent code of shape {want}. Received: {arg}.shape={array.shape}")
+    return check_codes(arg, array[None])[0]
+
+
+def check_labels(arg: str, labels: object, n: int | None = None, n_classes: int | None = None) -> np.ndarray:
+    """Integer class labels of shape ``(n,)`` (any n >= 1 when None), each in ``[0, n_classes - 1]`` when given."""
+    array = np.asarray(labels) if not isinstance(labels, (str, bytes)) else np.asarray(labels, dtype=object)
+    want = f"({n},)" if n is not None else "(n,)"
+    if array.ndim != 1 or len(array) == 0 or (n is not None and len(array) != n) \
+            or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"`{arg}` must be integer labels of shape {want}. "
+                         f"Received: {arg}.shape={array.shape}, {arg}.dtype={array.dtype}")
+    if n_classes is not None and (array.min() < 0 or array.max() >= n_classes):
+        raise ValueError(f"`{arg}` must lie in [0, {n_classes - 1}]. "
+                         f"Received: {arg} with values in [{int(array.min())}, {int(array.max())}]")
+    return array
+
+
+def check_unconditional(arg: str, model: object) -> None:
+    """Refuse a model whose encoder and decoder also take labels (a conditional VAE) in a helper that cannot pass them."""
+    if getattr(model, "takes_labels", False):
+        raise ValueError(f"`{arg}` is a {type(model).__name__}, whose encoder and decoder also take the label; this "
+                         "helper passes images (or codes) only. Use the model's own encode(x, labels) / "
+                         f"decode(z, labels). Received: {arg}={type(model).__name__}")
+
+
+def check_size_px(arg: str, size_px: object, minimum: int = 16) -> tuple[int, int]:
+    """A ``(width, height)`` in pixels, each an integer >= ``minimum``."""
+    if isinstance(size_px, (str, bytes)) or not hasattr(size_px, "__len__") or len(size_px) != 2:
+        raise ValueError(f"`{arg}` must be (width, height) in pixels, each an integer >= {minimum}. "
+                         f"Received: {arg}={size_px!r}")
+    try:
+        return tuple(check_int(arg, s, minimum) for s in size_px)
+    except ValueError:
+        raise ValueError(f"`{arg}` must be (width, height) in pixels, each an integer >= {minimum}. "
+                         f"Received: {arg}={size_px!r}") from None
+
+
+def check_epochs(arg: str, epochs: object, n_frames: int) -> list[int]:
+    """One integer epoch number per frame."""
+    values = np.asarray(epochs) if not isinstance(epochs, (str, bytes)) else np.asarray([])
+    if values.ndim != 1 or len(values) != n_frames or not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"`{arg}` must hold one integer epoch number per frame ({n_frames}). Received: {arg}={epochs!r}")
+    return [int(e) for e in values]
+
+
+def check_frames(arg: str, frames: object) -> list[np.ndarray]:
+    """A non-empty list of uint8 RGB frames ``(H, W, 3)``, all of one shape (a 4-D array is split into frames)."""
+    if isinstance(frames, np.ndarray) and frames.ndim == 4:
+        frames = list(frames)
+    if isinstance(frames, (str, bytes)) or not hasattr(frames, "__len__") or len(frames) == 0:
+        raise ValueError(f"`{arg}` must be a non-empty list of (H, W, 3) uint8 arrays. Received: {type(frames).__name__} "
+                         f"of length {len(frames) if hasattr(frames, '__len__') else '?'}")
+    arrays = [np.asarray(frame) for frame in frames]
+    first = arrays[0]
+    for i, frame in enumerate(arrays):
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3 or frame.shape != first.shape:
+            raise ValueError(f"`{arg}` must all be uint8 RGB arrays of one shape (H, W, 3), like {arg}[0] "
+                             f"{first.shape} {first.dtype}. Received: {arg}[{i}].shape={frame.shape}, "
+                             f"{arg}[{i}].dtype={frame.dtype}")
+    return arrays
+
+
+def check_durations_ms(arg: str, duration_ms: object, n_frames: int) -> list[int]:
+    """Display times in ms, one number or one per frame, each >= 10 (GIF counts hundredths of a second)."""
+    try:
+        durations = np.atleast_1d(np.asarray(duration_ms, dtype="float64")) if np.ndim(duration_ms) <= 1 else None
+    except (TypeError, ValueError):
+        durations = None
+    if durations is None or len(durations) not in (1, n_frames) or not np.all(durations >= 10) \
+            or not np.all(np.isfinite(durations)):
+        raise ValueError(f"`{arg}` must be a number >= 10 (GIF counts hundredths of a second), or one per frame "
+                         f"({n_frames}). Received: {arg}={duration_ms!r}")
+    return [int(round(d)) for d in np.broadcast_to(durations, (n_frames,))]

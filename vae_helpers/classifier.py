@@ -8,20 +8,22 @@ coverage (does the prior decode to every class equally often?).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
-from keras import layers
 
-from .checks import check_images, check_int, check_seed, check_writable_folder
+from .cache import default_cache_dir, key_digest, library_versions, load_or_train
+from .checks import check_images, check_int, check_labels, check_seed, check_writable_folder
 from .data import DATASETS, load_dataset
 from .models import run_batched
-from .training import (HISTORY_FILE, WEIGHTS_FILE, _key_material_versions, check_cache_writable, default_cache_dir,
-                       key_digest, load_entry_weights, save_entry_or_warn, verify_entry)
+from .tf_startup import keras
+
+__all__ = ["Classifier", "ClassifierConfig", "build_classifier", "per_class_accuracy", "total_variation",
+           "train_classifier"]
+
+layers = keras.layers
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class ClassifierConfig:
 
 
 def _key_material(config: ClassifierConfig) -> dict:
-    return {"classifier": dataclasses.asdict(config), "versions": _key_material_versions()}
+    return {"classifier": dataclasses.asdict(config), "versions": library_versions()}
 
 
 @dataclass
@@ -100,39 +102,30 @@ def train_classifier(config: ClassifierConfig = ClassifierConfig(), cache_dir: s
     if not isinstance(config, ClassifierConfig):
         raise TypeError(f"`config` must be a ClassifierConfig. Received: config={config!r}")
     cache_dir = check_writable_folder("cache_dir", default_cache_dir() if cache_dir is None else cache_dir)
-    entry = cache_dir / config.key()
     ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
-    n_classes = len(ds.class_names)
-    model, history, from_cache = None, None, False
-    if entry.exists() and not retrain:
-        try:
-            verify_entry(entry, _key_material(config), [WEIGHTS_FILE, HISTORY_FILE])
-            model = _compiled(config, ds.image_shape, n_classes)
-            load_entry_weights(model, entry)
-            history, from_cache = json.loads((entry / HISTORY_FILE).read_text()), True
-        except Exception as exc:  # corrupt or mismatched: never use it
-            print(f"Cache entry {entry.name} is unusable ({type(exc).__name__}: {exc}); retraining.")
-            model = None
-    if model is None:
-        check_cache_writable(cache_dir)
-        model = _compiled(config, ds.image_shape, n_classes)
+
+    def train(model):
         start = time.perf_counter()
         fit = model.fit(ds.x_train, ds.y_train, epochs=config.epochs, batch_size=config.batch_size,
                         shuffle=True, verbose=verbose)
         history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         history["train_seconds"] = [time.perf_counter() - start]
-        save_entry_or_warn(entry, model, _key_material(config), history)
-    classifier = Classifier(model, history, 0.0, config, from_cache)
+        return history, None
+
+    trained = load_or_train(cache_dir / config.key(), _key_material(config),
+                            build=lambda: _compiled(config, ds.image_shape, len(ds.class_names)), train=train,
+                            retrain=retrain)
+    classifier = Classifier(trained.model, trained.history, 0.0, config, trained.from_cache)
     classifier.test_accuracy = float((classifier.predict_proba(ds.x_test).argmax(1) == ds.y_test).mean())
     return classifier
 
 
 def per_class_accuracy(probabilities, requested) -> np.ndarray:
     """For each class c, the share of images requested as c that the classifier assigns to c."""
-    probabilities, requested = np.asarray(probabilities), np.asarray(requested)
-    if probabilities.ndim != 2 or requested.shape != (len(probabilities),) or not np.issubdtype(requested.dtype, np.integer):
-        raise ValueError(f"`probabilities` (n, n_classes) and `requested` (n,) integers must match. "
-                         f"Received: {probabilities.shape} and {requested.shape}")
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 2:
+        raise ValueError(f"`probabilities` must have shape (n, n_classes). Received: probabilities.shape={probabilities.shape}")
+    requested = check_labels("requested", requested, n=len(probabilities), n_classes=probabilities.shape[1])
     predicted = probabilities.argmax(1)
     return np.array([(predicted[requested == c] == c).mean() if np.any(requested == c) else np.nan
                      for c in range(probabilities.shape[1])])

@@ -12,21 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
 
-from .checks import check_int, check_number, check_seed
-from .models import DENSE_UNITS, _check_filters, _check_image_shape, predict_images, run_batched
-from .vae import VAE, replica_share, vae_losses
+from .base import CourseModel
+from .checks import check_codes, check_int, check_labels, check_number
+from .models import DENSE_UNITS, check_filters, check_image_shape, predict_images, run_batched
+from .tf_startup import keras
+from .vae import MAX_SAMPLES, VAE, Sampling, prior_sample, vae_losses
+
+__all__ = ["ConditionalVAE", "SUPPORTS", "build_conditional_decoder", "build_conditional_encoder",
+           "build_conditional_vae", "build_from_config"]
+
+layers, ops = keras.layers, keras.ops
 
 
 def build_conditional_encoder(input_shape: Sequence[int], n_classes: int, latent_dim: int,
                               filters: Sequence[int] = (32, 64), dense_units: int = DENSE_UNITS) -> keras.Model:
     """``[image, one-hot label] -> [z_mean, z_log_var]``: the course's conv encoder, label joined before the dense layer."""
-    filters = _check_filters(filters)
-    input_shape = _check_image_shape("input_shape", input_shape, len(filters))
+    filters = check_filters(filters)
+    input_shape = check_image_shape("input_shape", input_shape, len(filters))
     n_classes, latent_dim, dense_units = (check_int(a, v) for a, v in
                                           (("n_classes", n_classes), ("latent_dim", latent_dim), ("dense_units", dense_units)))
     x_in = keras.Input(shape=input_shape, name="image")
@@ -44,8 +48,8 @@ def build_conditional_encoder(input_shape: Sequence[int], n_classes: int, latent
 def build_conditional_decoder(output_shape: Sequence[int], n_classes: int, latent_dim: int,
                               filters: Sequence[int] = (32, 64)) -> keras.Model:
     """``[z, one-hot label] -> image logits``: the course's conv decoder fed ``concat(z, y)``."""
-    filters = _check_filters(filters)
-    height, width, channels = _check_image_shape("output_shape", output_shape, len(filters))
+    filters = check_filters(filters)
+    height, width, channels = check_image_shape("output_shape", output_shape, len(filters))
     n_classes, latent_dim = check_int("n_classes", n_classes), check_int("latent_dim", latent_dim)
     factor = 2 ** len(filters)
     z_in = keras.Input(shape=(latent_dim,), name="z")
@@ -60,10 +64,14 @@ def build_conditional_decoder(output_shape: Sequence[int], n_classes: int, laten
 
 
 @keras.saving.register_keras_serializable(package="vae_helpers")
-class ConditionalVAE(VAE):
-    """A :class:`~vae_helpers.vae.VAE` whose encoder and decoder take the one-hot label as a second input.
+class ConditionalVAE(CourseModel):
+    """A VAE whose encoder and decoder take the one-hot label as a second input.
 
-    ``fit(x, y)`` takes images and integer labels (one-hot encoding happens inside).
+    It shares the course models' base (:class:`~vae_helpers.base.CourseModel`: training step,
+    trackers) and the VAE's sampling layer and loss, but not the :class:`~vae_helpers.vae.VAE`
+    API: every method that encodes or decodes also takes the labels. ``fit(x, y)`` takes images
+    and integer labels (one-hot encoding happens inside). KL warm-up, free bits and denoising are
+    not supported (they are refused, never ignored).
 
     Args:
         encoder: ``[image, one-hot] -> [z_mean, z_log_var]``.
@@ -72,16 +80,31 @@ class ConditionalVAE(VAE):
         seed: seed of the sampling layer.
     """
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0, seed: int | None = None, **kwargs):
+    LOSS_NAMES = VAE.LOSS_NAMES
+    takes_labels = True
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0, seed: int | None = None,
+                 **kwargs):
+        unsupported = sorted(set(kwargs) & UNSUPPORTED)
+        if unsupported:
+            raise ValueError(f"ConditionalVAE does not support {', '.join(unsupported)}. "
+                             f"Received: {', '.join(f'{k}={kwargs[k]!r}' for k in unsupported)}")
         if not isinstance(encoder, keras.Model) or len(encoder.inputs) != 2:
             raise ValueError(f"`encoder` must be a Keras model [image, label] -> [z_mean, z_log_var]. Received: encoder={encoder!r}")
         if not isinstance(decoder, keras.Model) or len(decoder.inputs) != 2:
             raise ValueError(f"`decoder` must be a Keras model [z, label] -> logits. Received: decoder={decoder!r}")
-        super().__init__(encoder, decoder, beta=beta, seed=seed, **kwargs)
+        super().__init__(encoder, decoder, seed=seed, **kwargs)
+        self.beta = check_number("beta", beta)
+        self.latent_dim = int(decoder.inputs[0].shape[-1])
         self.n_classes = int(encoder.inputs[1].shape[-1])
+        self.sampling = Sampling(seed=self.seed, name="sampling")
+
+    def build(self, input_shape=None):
+        self.sampling.build([(None, self.latent_dim), (None, self.latent_dim)])
+        self.built = True
 
     def _one_hot(self, labels):
-        return tf.one_hot(tf.cast(tf.reshape(labels, [-1]), "int32"), self.n_classes)
+        return ops.one_hot(ops.cast(ops.reshape(labels, (-1,)), "int32"), self.n_classes)
 
     def call(self, inputs, training=False):
         x, labels = inputs
@@ -89,47 +112,27 @@ class ConditionalVAE(VAE):
         z_mean, z_log_var = self.encoder([x, y], training=training)
         return self.decoder([self.sampling([z_mean, z_log_var]), y], training=training)
 
-    def compute_vae_losses(self, x, labels, training: bool = False) -> dict:
-        """The VAE losses with encoder and decoder conditioned on ``labels``."""
-        y = self._one_hot(labels)
+    def compute_losses(self, x, y=None, training: bool = False) -> dict:
+        """The VAE losses (:func:`~vae_helpers.vae.vae_losses`) with encoder and decoder conditioned on the labels ``y``."""
+        y = self._one_hot(y)
         z_mean, z_log_var = self.encoder([x, y], training=training)
         logits = self.decoder([self.sampling([z_mean, z_log_var]), y], training=training)
         return vae_losses(x, logits, z_mean, z_log_var, self.beta)
 
-    def train_step(self, data):
-        x, labels = data[0], data[1]
-        with tf.GradientTape() as tape:
-            losses = self.compute_vae_losses(x, labels, training=True)
-            loss = replica_share(losses["loss"])
-        grads = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self._update_trackers(losses)
-
-    def test_step(self, data):
-        return self._update_trackers(self.compute_vae_losses(data[0], data[1]))
-
     # -- numpy in, numpy out --
 
     def _labels(self, labels, n: int | None = None) -> np.ndarray:
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (n is not None and len(labels) != n) \
-                or len(labels) == 0 or labels.min() < 0 or labels.max() >= self.n_classes:
-            want = f"({n},)" if n is not None else "(n,)"
-            raise ValueError(f"`labels` must be integers in [0, {self.n_classes - 1}] of shape {want}. "
-                             f"Received: labels.shape={labels.shape}, labels.dtype={labels.dtype}")
-        return np.eye(self.n_classes, dtype="float32")[labels]
+        return np.eye(self.n_classes, dtype="float32")[check_labels("labels", labels, n=n, n_classes=self.n_classes)]
 
     def encode(self, x, labels, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
         """``(z_mean, z_log_var)`` of images ``x`` with their integer ``labels``."""
         x = self.check_images(x)
-        return run_batched(self.encoder, (x, self._labels(labels, len(x))), batch_size)
+        return run_batched(self.encoder, (x, self._labels(labels, len(x))), check_int("batch_size", batch_size))
 
     def decode(self, z, labels, batch_size: int = 512) -> np.ndarray:
         """Pixel probabilities for codes ``z`` ``(n, latent_dim)`` drawn as the classes ``labels``."""
-        z = np.asarray(z, dtype="float32")
-        if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.all(np.isfinite(z)):
-            raise ValueError(f"`z` must be finite codes of shape (n, {self.latent_dim}). Received: z.shape={z.shape}")
-        return predict_images(self.decoder, (z, self._labels(labels, len(z))), batch_size)
+        z = check_codes("z", z, dim=self.latent_dim).astype("float32")
+        return predict_images(self.decoder, (z, self._labels(labels, len(z))), check_int("batch_size", batch_size))
 
     def reconstruct(self, x, labels, batch_size: int = 512) -> np.ndarray:
         """Decode the mean code of each image with its own label: the deterministic reconstruction."""
@@ -137,9 +140,15 @@ class ConditionalVAE(VAE):
 
     def sample(self, labels, seed: int = 0) -> np.ndarray:
         """One new image of each requested class in ``labels``, from ``z ~ N(0, I)`` drawn with ``seed``."""
-        labels = np.asarray(labels)
-        z = np.random.default_rng(check_seed("seed", seed)).standard_normal((len(labels), self.latent_dim)).astype("float32")
-        return self.decode(z, labels)
+        labels = check_labels("labels", labels, n_classes=self.n_classes)
+        check_int("len(labels)", len(labels), 1, MAX_SAMPLES)
+        return self.decode(prior_sample(len(labels), self.latent_dim, seed), labels)
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta}
+
+
+UNSUPPORTED = frozenset({"kl_warmup_steps", "free_bits", "denoising"})
 
 
 def build_conditional_vae(input_shape: Sequence[int], n_classes: int = 10, latent_dim: int = 2,
@@ -151,3 +160,13 @@ def build_conditional_vae(input_shape: Sequence[int], n_classes: int = 10, laten
     cvae = ConditionalVAE(encoder, decoder, beta=beta, seed=seed, name="conditional_vae")
     cvae.build()
     return cvae
+
+
+#: The TrainConfig options this model kind supports beyond the shared ones (vae_helpers.training's registry).
+SUPPORTS = frozenset({"beta", "labels"})
+
+
+def build_from_config(config, image_shape: tuple[int, int, int], n_classes: int, steps_per_epoch: int) -> ConditionalVAE:
+    """The conditional VAE a :class:`~vae_helpers.training.TrainConfig` describes (the training registry's builder)."""
+    return build_conditional_vae(image_shape, n_classes, config.latent_dim, config.filters, config.dense_units,
+                                 config.beta, seed=config.seed)

@@ -235,3 +235,16 @@ def load_dataset(
         y_test=np.asarray(y_test, dtype=np.int64),
         class_names=class_names,
     )
+
+
+def only_class(ds: Dataset, normal_class: int) -> Dataset:
+    """``ds`` restricted to the images of ``normal_class`` in both splits (after any ``n_train``/``n_test`` subset)."""
+    import dataclasses
+
+    normal_class = check_int("normal_class", normal_class, 0, len(ds.class_names) - 1)
+    train, test = ds.y_train == normal_class, ds.y_test == normal_class
+    if not train.any() or not test.any():
+        raise ValueError(f"`normal_class` {normal_class} has no images in the (subset of the) {ds.name} "
+                         f"{'training' if not train.any() else 'test'} split. Received: normal_class={normal_class}")
+    return dataclasses.replace(ds, x_train=ds.x_train[train], y_train=ds.y_train[train],
+                               x_test=ds.x_test[test], y_test=ds.y_test[test])

@@ -7,7 +7,7 @@ Three measurements tell it apart from a healthy model:
 - **active dimensions** (the criterion of Burda et al. 2016): dimension j is active when the
   variance over the data of its encoder mean, ``Var_x(E_q[z_j])``, exceeds a small threshold
   (``ACTIVE_THRESHOLD`` = 0.01 here);
-- **KL per dimension**: ``KL(q(z_j|x) || N(0, 1))`` averaged over the data; an inactive
+- **KL per dimension**: ``KL(q(z_j|x) || N(0, 1))`` averaged over the data (:func:`mean_kl_per_dimension`); an inactive
   dimension has a KL near 0;
 - **dead units**: ReLU units that are never positive on any input; they pass no signal and no
   gradient, so a narrow layer with many of them can cut the latent off from the image.
@@ -15,19 +15,22 @@ Three measurements tell it apart from a healthy model:
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
-from . import latent
-from .checks import check_images
+from .checks import check_codes, check_images, check_int, check_unconditional
 from .models import run_batched
+from .tf_startup import keras
+from .vae import kl_per_dimension
+
+__all__ = ["ACTIVE_THRESHOLD", "active_dimensions", "dead_units", "latent_report", "mean_kl_per_dimension",
+           "prior_cell_counts", "relu_layers"]
 
 ACTIVE_THRESHOLD = 0.01  # the course's threshold for Burda et al.'s activity statistic
 
 
 def _as_codes(arg: str, z, dim: int | None = None) -> np.ndarray:
-    """Check finite codes ``(n, d)`` with at least two rows (a variance needs two); return float64."""
-    return latent._as_codes(arg, z, dim=dim, min_rows=2).astype("float64")
+    """Finite codes ``(n, d)`` with at least two rows (a variance needs two), as float64."""
+    return check_codes(arg, z, dim=dim, min_rows=2).astype("float64")
 
 
 def active_dimensions(z_mean, threshold: float = ACTIVE_THRESHOLD) -> tuple[int, np.ndarray]:
@@ -41,13 +44,16 @@ def active_dimensions(z_mean, threshold: float = ACTIVE_THRESHOLD) -> tuple[int,
     return int((variance > threshold).sum()), variance
 
 
-def kl_per_dimension(z_mean, z_log_var) -> np.ndarray:
-    """``KL(q(z_j|x) || N(0, 1))`` per latent dimension j, averaged over the inputs, in nats."""
+def mean_kl_per_dimension(z_mean, z_log_var) -> np.ndarray:
+    """``KL(q(z_j|x) || N(0, 1))`` per latent dimension j, averaged over the inputs, in nats (shape ``(d,)``).
+
+    The mean over the data of :func:`vae_helpers.vae.kl_per_dimension`, which gives it per example.
+    """
     z_mean, z_log_var = _as_codes("z_mean", z_mean), _as_codes("z_log_var", z_log_var)
     if z_mean.shape != z_log_var.shape:
         raise ValueError(f"`z_mean` and `z_log_var` must have the same shape. "
                          f"Received: {z_mean.shape} and {z_log_var.shape}")
-    return (-0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var))).mean(axis=0)
+    return keras.ops.convert_to_numpy(kl_per_dimension(z_mean, z_log_var)).mean(axis=0)
 
 
 def prior_cell_counts(z_mean, n_bins: int) -> np.ndarray:
@@ -60,8 +66,7 @@ def prior_cell_counts(z_mean, n_bins: int) -> np.ndarray:
     from scipy.stats import norm
 
     z = _as_codes("z_mean", z_mean, dim=2)
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"`n_bins` must be a positive integer. Received: n_bins={n_bins!r}")
+    n_bins = check_int("n_bins", n_bins, 1)
     cell = np.minimum((norm.cdf(z) * n_bins).astype(int), n_bins - 1)
     counts = np.zeros((n_bins, n_bins), dtype=int)
     np.add.at(counts, (n_bins - 1 - cell[:, 1], cell[:, 0]), 1)
@@ -103,7 +108,8 @@ def dead_units(model: keras.Model, x, batch_size: int = 512) -> dict[str, tuple[
 
 def latent_report(vae, x) -> dict:
     """Active dimensions, KL per dimension and the encoder's dead units of ``vae`` on images ``x``."""
+    check_unconditional("vae", vae)
     z_mean, z_log_var = vae.encode(x)
     n_active, variance = active_dimensions(z_mean)
-    return {"active": n_active, "variance": variance, "kl": kl_per_dimension(z_mean, z_log_var),
+    return {"active": n_active, "variance": variance, "kl": mean_kl_per_dimension(z_mean, z_log_var),
             "dead_units": dead_units(vae.encoder, x)}

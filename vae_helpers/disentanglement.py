@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_int
+from .checks import check_codes, check_int
 
 DEFAULT_BINS = 20  # disentanglement_lib's default for MIG
 
 
 def _check_codes_and_factors(codes, factors) -> tuple[np.ndarray, np.ndarray]:
-    codes, factors = np.asarray(codes), np.asarray(factors)
-    if codes.ndim != 2 or len(codes) < 2 or not np.issubdtype(codes.dtype, np.number) or not np.all(np.isfinite(codes)):
-        raise ValueError(f"`codes` must be a finite numeric array (n, latent_dim) with n >= 2. Received: codes.shape={codes.shape}")
+    codes, factors = check_codes("codes", codes, min_rows=2), np.asarray(factors)
     if factors.ndim != 2 or len(factors) != len(codes) or not np.issubdtype(factors.dtype, np.integer):
         raise ValueError(f"`factors` must be integer factor indices of shape ({len(codes)}, n_factors), one row per code. "
                          f"Received: factors.shape={factors.shape}, factors.dtype={factors.dtype}")

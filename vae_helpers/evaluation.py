@@ -20,8 +20,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from .checks import check_images, check_int, check_seed
+from .checks import check_images, check_int, check_seed, check_unconditional
 from .models import run_batched
+from .tf_startup import keras
+from .vae import bernoulli_log_likelihood, kl_divergence
+
+__all__ = ["bernoulli_nll", "elbo_and_iwae_per_example", "elbo_per_example", "entropy_floor", "iwae_per_example",
+           "kl_per_example"]
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -34,15 +39,19 @@ def _check(vae, x, k: int, batch_size: int, seed: int) -> np.ndarray:
     for name in ("encoder", "decoder"):
         if not hasattr(vae, name):
             raise ValueError(f"`vae` must have an `encoder` and a `decoder` (a vae_helpers VAE). Received: vae={vae!r}")
+    check_unconditional("vae", vae)
     check_int("k", k), check_int("batch_size", batch_size), check_seed("seed", seed)
     return check_images("x", x, tuple(int(s) for s in vae.encoder.input_shape[1:]))
 
 
 def _log_bernoulli(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """log p(x | logits) summed over pixels; ``x`` broadcasts over the leading sample axis."""
-    logits = logits.astype("float64")
-    per_pixel = x * logits - np.logaddexp(0.0, logits)  # = x log s + (1 - x) log(1 - s), s = sigmoid
-    return per_pixel.reshape(*per_pixel.shape[: -x.ndim + 1], -1).sum(-1)
+    """:func:`~vae_helpers.vae.bernoulli_log_likelihood` in float64, as numpy."""
+    return keras.ops.convert_to_numpy(bernoulli_log_likelihood(np.asarray(x, "float64"), np.asarray(logits, "float64")))
+
+
+def _kl(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    """:func:`~vae_helpers.vae.kl_divergence` of each example in float64, as numpy."""
+    return keras.ops.convert_to_numpy(kl_divergence(np.asarray(z_mean, "float64"), np.asarray(z_log_var, "float64")))
 
 
 def _log_weights(vae, xb: np.ndarray, k: int, rng: np.random.Generator):
@@ -74,7 +83,7 @@ def bernoulli_nll(x, probabilities) -> np.ndarray:
     x, p = np.asarray(x, dtype="float64"), _clip01(probabilities)
     if x.shape != p.shape or x.ndim < 2:
         raise ValueError(f"`x` and `probabilities` must be batches of the same shape. Received: {x.shape} and {p.shape}")
-    return -(x * np.log(p) + (1 - x) * np.log(1 - p)).reshape(len(x), -1).sum(1)
+    return -_log_bernoulli(x, np.log(p) - np.log1p(-p))  # the logits of the clipped probabilities
 
 
 def entropy_floor(x) -> np.ndarray:
@@ -113,8 +122,7 @@ def elbo_per_example(vae, x, n_samples: int = 1, batch_size: int = 500, seed: in
         for k in sample_chunks:
             log_px_z, _, (z_mean, z_log_var) = _log_weights(vae, x[rows], k, rng)
             total = total + log_px_z.sum(0)
-        kl = -0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var)).sum(-1)
-        out.append(total / n_samples - kl)
+        out.append(total / n_samples - _kl(z_mean, z_log_var))
     return np.concatenate(out)
 
 
@@ -144,8 +152,9 @@ def iwae_per_example(vae, x, k: int = 100, batch_size: int = 100, seed: int = 0)
 
 def kl_per_example(vae, x, batch_size: int = 512) -> np.ndarray:
     """``KL(q(z|x) || N(0, I))`` of each image in nats: the rate of its code (divide by ln 2 for bits)."""
+    check_unconditional("vae", vae)
     z_mean, z_log_var = vae.encode(x, batch_size)
-    return (-0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var))).sum(-1).astype("float64")
+    return _kl(z_mean, z_log_var)
 
 
 def elbo_and_iwae_per_example(vae, x, k: int = 8, batch_size: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +172,6 @@ def elbo_and_iwae_per_example(vae, x, k: int = 8, batch_size: int = 100, seed: i
             log_px_z, log_ratio, (z_mean, z_log_var) = _log_weights(vae, x[rows], k_chunk, rng)
             total = total + log_px_z.sum(0)
             parts.append(logsumexp(log_px_z + log_ratio, axis=0))
-        kl = -0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var)).sum(-1)
-        elbo.append(total / k - kl)
+        elbo.append(total / k - _kl(z_mean, z_log_var))
         iwae.append(logsumexp(np.stack(parts), axis=0) - np.log(k))
     return np.concatenate(elbo), np.concatenate(iwae)

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .checks import check_int, check_unconditional
 from .plotting import plot_images
 
 
@@ -57,8 +58,11 @@ def explorer_fallback(vae, dim: int = 0, limit: float = 3.0, n: int = 9) -> Figu
 
 
 def _check_dims(vae, dims) -> tuple[int, ...]:
+    check_unconditional("vae", vae)
     dims = tuple(dims)
-    if not dims or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d < vae.latent_dim
-                       for d in dims):
-        raise ValueError(f"`dims` must be latent coordinates in 0..{vae.latent_dim - 1}. Received: dims={dims!r}")
-    return tuple(int(d) for d in dims)
+    try:
+        if not dims:
+            raise ValueError
+        return tuple(check_int("dims", d, 0, vae.latent_dim - 1) for d in dims)
+    except ValueError:
+        raise ValueError(f"`dims` must be latent coordinates in 0..{vae.latent_dim - 1}. Received: dims={dims!r}") from None

@@ -19,11 +19,13 @@ from pathlib import Path
 import matplotlib
 
 from .animation import latent_frames, render_image_frames, render_scatter_frames, write_gif
-from .data import FASHION_MNIST_CLASSES, DIGIT_CLASSES
 from .checks import check_writable_folder
 from .plotting import PLOTS_DIR, output_dir, plot_history, plot_images, save_fig, write_bytes_atomic
 from .settings import PLOTS_EPOCHS, RunSettings
 from .training import TrainConfig, TrainResult, train_vae
+
+__all__ = ["FIGURES", "FRAME_MS", "GIF_SAMPLES", "LAST_FRAME_MS", "PlotsReport", "TSNE_POINTS", "draw_plots", "gif_durations",
+           "latent_gif_frames", "plots_config", "regenerate_plots"]
 
 FIGURES = {"tsne": "tsne_animation-3.gif", "samples": "animation-3.gif", "loss": "VAE_Loss.png", "final": "VAE.png"}
 TSNE_POINTS = 2000      # test images followed through training in the latent GIF
@@ -109,14 +111,14 @@ def draw_plots(config: TrainConfig, out_dir: Path, retrain: bool = False, verbos
     train_total = time.perf_counter() - start
     seconds["snapshots"] = float(snaps["seconds"]) if not result.from_cache else 0.0
     seconds["training"] = train_total - seconds["snapshots"]
-    class_names = FASHION_MNIST_CLASSES if config.dataset == "fashion_mnist" else DIGIT_CLASSES
+    class_names = result.class_names
     paths = []
     with matplotlib.rc_context({"figure.max_open_warning": 0}):
         start = time.perf_counter()
         fig = plot_history(result.history, metrics=("loss", "reconstruction_loss", "kl_loss"),
                            title=f"VAE on {config.dataset}, latent dim {config.latent_dim}, beta {config.beta:g} (nats per image)")
         paths.append(save_fig(fig, FIGURES["loss"], out_dir))
-        fig = plot_images(result.vae.sample(GIF_SAMPLES, seed=config.seed), n_cols=8, scale=1.0)
+        fig = plot_images(result.model.sample(GIF_SAMPLES, seed=config.seed), n_cols=8, scale=1.0)
         paths.append(save_fig(fig, FIGURES["final"], out_dir))
         matplotlib.pyplot.close("all")
         seconds["static figures"] = time.perf_counter() - start

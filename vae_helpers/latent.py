@@ -12,31 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
 
-from .checks import check_images, check_int, check_seed
+from .checks import check_code, check_codes, check_images, check_int, check_labels, check_seed, check_unconditional
 
 EXACT_NEIGHBOURS_BELOW = 10_000  # exact kNN is fast and fully reproducible below this many points
-
-
-def _as_codes(arg: str, z, dim: int | None = None, min_rows: int = 1) -> np.ndarray:
-    """Check a finite float array of shape ``(n, d)`` (``d == dim`` when given)."""
-    z = np.asarray(z)
-    if not (np.issubdtype(z.dtype, np.floating) or np.issubdtype(z.dtype, np.integer)):
-        raise ValueError(f"`{arg}` must be a numeric array. Received: {arg}.dtype={z.dtype}")
-    if z.ndim != 2 or len(z) < min_rows or z.shape[1] < 1 or (dim is not None and z.shape[1] != dim):
-        want = f"(n, {dim})" if dim is not None else "(n, latent_dim)"
-        raise ValueError(f"`{arg}` must have shape {want} with n >= {min_rows}. Received: {arg}.shape={z.shape}")
-    if not np.all(np.isfinite(z)):
-        raise ValueError(f"`{arg}` must hold only finite values. Received: {arg} with NaN or inf")
-    return z if np.issubdtype(z.dtype, np.floating) else z.astype("float32")
-
-
-def _as_code(arg: str, z, dim: int | None = None) -> np.ndarray:
-    """Check one latent code, a finite 1-D array of length ``dim`` when given."""
-    z = np.asarray(z)
-    if z.ndim != 1 or len(z) < 1 or (dim is not None and len(z) != dim):
-        want = f"({dim},)" if dim is not None else "(latent_dim,)"
-        raise ValueError(f"`{arg}` must be one latent code of shape {want}. Received: {arg}.shape={z.shape}")
-    return _as_codes(arg, z[None])[0]
 
 
 # -- 2-D projections --
@@ -48,7 +26,7 @@ def pca_2d(z, seed: int = 0) -> np.ndarray:
     largest-magnitude loading is positive, which makes the picture reproducible. ``seed`` only
     mirrors :func:`tsne_2d`'s signature: the exact (full SVD) solver used here has no randomness.
     """
-    z = _as_codes("z", z, min_rows=2)
+    z = check_codes("z", z, min_rows=2)
     if z.shape[1] < 2:
         raise ValueError(f"`z` must have at least 2 columns to project to 2-D. Received: z.shape={z.shape}")
     from sklearn.decomposition import PCA
@@ -74,13 +52,13 @@ def tsne_2d(z, seed: int = 0, perplexity: float = 30.0, initialization=None,
         n_jobs: threads (-1: all cores). The threads busy-wait, so on a machine that is busy
             with other work, or for a few hundred points, ``n_jobs=1`` can be several times faster.
     """
-    z = _as_codes("z", z, min_rows=5)
+    z = check_codes("z", z, min_rows=5)
     if isinstance(perplexity, bool) or not isinstance(perplexity, (int, float, np.integer, np.floating)) or not 0 < perplexity < (len(z) - 1) / 3:
         raise ValueError(f"`perplexity` must be a number in (0, (n - 1) / 3) = (0, {(len(z) - 1) / 3:g}) "
                          f"for n={len(z)} points. Received: perplexity={perplexity!r}")
     warm = initialization is not None
     if warm:
-        initialization = _as_codes("initialization", initialization, dim=2)
+        initialization = check_codes("initialization", initialization, dim=2)
         if len(initialization) != len(z):
             raise ValueError(f"`initialization` must have one row per point of `z`, shape ({len(z)}, 2). "
                              f"Received: initialization.shape={initialization.shape}")
@@ -107,8 +85,8 @@ def procrustes_align(points, reference) -> np.ndarray:
     No scaling: distances within ``points`` are kept. Both arrays are ``(n, d)`` with row ``i`` of
     one matching row ``i`` of the other.
     """
-    points = _as_codes("points", points)
-    reference = _as_codes("reference", reference)
+    points = check_codes("points", points)
+    reference = check_codes("reference", reference)
     if points.shape != reference.shape:
         raise ValueError("`points` must have the same shape as `reference`. "
                          f"Received: points.shape={points.shape}, reference.shape={reference.shape}")
@@ -121,8 +99,8 @@ def procrustes_align(points, reference) -> np.ndarray:
 # -- interpolation --
 
 def _check_pair(z0, z1) -> tuple[np.ndarray, np.ndarray]:
-    z0 = _as_code("z0", z0)
-    z1 = _as_code("z1", z1)
+    z0 = check_code("z0", z0)
+    z1 = check_code("z1", z1)
     if z0.shape != z1.shape:
         raise ValueError(f"`z1` must have the same size as `z0`. Received: z0.shape={z0.shape}, z1.shape={z1.shape}")
     return z0, z1
@@ -172,6 +150,7 @@ def interpolate_images(vae, x0, x1, steps: int = 10, method: str = "linear") -> 
     if method not in ("linear", "spherical"):
         raise ValueError(f"`method` must be 'linear' or 'spherical'. Received: method={method!r}")
     steps = check_int("steps", steps, 2)
+    check_unconditional("vae", vae)
     image_shape = tuple(vae.encoder.input_shape[1:])
     for arg, x in (("x0", x0), ("x1", x1)):
         if np.shape(x) != image_shape:
@@ -184,22 +163,11 @@ def interpolate_images(vae, x0, x1, steps: int = 10, method: str = "linear") -> 
 
 # -- class structure --
 
-def _check_labels(labels, n: int, n_classes: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"`labels` must be integers of shape ({n},), one per row of `z`. "
-                         f"Received: labels.shape={labels.shape}, labels.dtype={labels.dtype}")
-    if n and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"`labels` must lie in [0, n_classes - 1] = [0, {n_classes - 1}]. "
-                         f"Received: labels in [{labels.min()}, {labels.max()}]")
-    return labels
-
-
 def class_means(z, labels, n_classes: int) -> np.ndarray:
     """Mean code of each class: row ``k`` is the mean of the rows of ``z`` whose label is ``k``."""
-    z = _as_codes("z", z)
+    z = check_codes("z", z)
     n_classes = check_int("n_classes", n_classes, 1)
-    labels = _check_labels(labels, len(z), n_classes)
+    labels = check_labels("labels", labels, n=len(z), n_classes=n_classes)
     counts = np.bincount(labels, minlength=n_classes)
     if np.any(counts == 0):
         raise ValueError(f"`labels` must contain every class 0..{n_classes - 1}. "
@@ -215,10 +183,10 @@ def latent_arithmetic(z_source, class_mean_from, class_mean_to, alphas: Sequence
     Moving along the difference of two class means carries an example toward the other class
     (``alpha = 1`` moves it by the whole gap between the means).
     """
-    z_source = _as_code("z_source", z_source)
+    z_source = check_code("z_source", z_source)
     d = len(z_source)
-    mean_from = _as_code("class_mean_from", class_mean_from, d)
-    mean_to = _as_code("class_mean_to", class_mean_to, d)
+    mean_from = check_code("class_mean_from", class_mean_from, d)
+    mean_to = check_code("class_mean_to", class_mean_to, d)
     alphas_arr = np.asarray(alphas, dtype="float64") if np.ndim(alphas) == 1 else None
     if alphas_arr is None or len(alphas_arr) == 0 or not np.all(np.isfinite(alphas_arr)):
         raise ValueError(f"`alphas` must be a non-empty 1-D sequence of finite numbers. Received: alphas={alphas!r}")
@@ -228,8 +196,8 @@ def latent_arithmetic(z_source, class_mean_from, class_mean_to, alphas: Sequence
 
 def nearest_neighbours(z_query, z_bank, k: int = 5) -> np.ndarray:
     """Indices into ``z_bank`` of the ``k`` codes closest (Euclidean) to each query, nearest first."""
-    z_bank = _as_codes("z_bank", z_bank)
-    z_query = _as_codes("z_query", z_query, dim=z_bank.shape[1])
+    z_bank = check_codes("z_bank", z_bank)
+    z_query = check_codes("z_query", z_query, dim=z_bank.shape[1])
     k = check_int("k", k, 1)
     if k > len(z_bank):
         raise ValueError(f"`k` must be at most len(z_bank) = {len(z_bank)}. Received: k={k}")

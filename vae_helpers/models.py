@@ -12,12 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import numpy as np
-from keras import layers
 from scipy import special
 
-from .checks import check_int
+from .checks import check_int, check_number
+from .tf_startup import keras
+
+__all__ = ["ARCHITECTURES", "DENSE_UNITS", "TrainingNoise", "build_autoencoder", "build_decoder", "build_encoder",
+           "build_spatial_decoder", "build_spatial_encoder", "check_filters", "check_image_shape", "predict_images",
+           "run_batched"]
+
+layers = keras.layers
 
 DENSE_UNITS = 256  # the course's encoder dense layer
 ARCHITECTURES = {
@@ -26,24 +31,26 @@ ARCHITECTURES = {
 }
 
 
-def _check_filters(filters: Sequence[int]) -> tuple[int, ...]:
+def check_filters(filters: Sequence[int]) -> tuple[int, ...]:
+    """``filters`` as a tuple of positive integers (at least one)."""
+    message = f"`filters` must be a non-empty sequence of positive integers. Received: filters={filters!r}"
     if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence) or len(filters) == 0:
-        raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={filters!r}")
-    for f in filters:
-        if isinstance(f, bool) or not isinstance(f, (int, np.integer)) or f < 1:
-            raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={filters!r}")
-    return tuple(int(f) for f in filters)
+        raise ValueError(message)
+    try:
+        return tuple(check_int("filters", f, 1) for f in filters)
+    except ValueError:
+        raise ValueError(message) from None
 
 
-def _check_image_shape(arg: str, shape: Sequence[int], n_down: int) -> tuple[int, int, int]:
+def check_image_shape(arg: str, shape: Sequence[int], n_down: int) -> tuple[int, int, int]:
     """Check ``(height, width, channels)`` and that both sides halve ``n_down`` times exactly."""
-    if (
-        not isinstance(shape, Sequence)
-        or len(shape) != 3
-        or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shape)
-    ):
-        raise ValueError(f"`{arg}` must be (height, width, channels) of positive integers. Received: {arg}={shape!r}")
-    height, width, channels = (int(s) for s in shape)
+    message = f"`{arg}` must be (height, width, channels) of positive integers. Received: {arg}={shape!r}"
+    if not isinstance(shape, Sequence) or len(shape) != 3:
+        raise ValueError(message)
+    try:
+        height, width, channels = (check_int(arg, s, 1) for s in shape)
+    except ValueError:
+        raise ValueError(message) from None
     factor = 2**n_down
     if height % factor or width % factor:
         raise ValueError(
@@ -67,22 +74,18 @@ def build_encoder(
         input_shape: ``(height, width, channels)``; height and width divisible by ``2 ** len(filters)``.
         latent_dim: size of the latent code.
         filters: channels of each stride-2 convolution (each halves height and width).
-        dense_units: width of the dense layer before the latent code; 0 (autoencoders only) for a
-            *spatial* code: a 1x1 convolution to ``latent_dim`` channels on the last feature map.
+        dense_units: width of the dense layer before the latent code.
         variational: output the mean and log-variance of q(z|x) instead of one code.
         name: model name.
     """
-    filters = _check_filters(filters)
-    input_shape = _check_image_shape("input_shape", input_shape, len(filters))
-    latent_dim = check_int("latent_dim", latent_dim)
-    dense_units = check_int("dense_units", dense_units, 1 if variational else 0)
+    filters = check_filters(filters)
+    input_shape = check_image_shape("input_shape", input_shape, len(filters))
+    latent_dim, dense_units = check_int("latent_dim", latent_dim), check_int("dense_units", dense_units)
 
     x_in = keras.Input(shape=input_shape, name="image")
     h = x_in
     for i, f in enumerate(filters):
         h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(h)
-    if dense_units == 0:
-        return keras.Model(x_in, layers.Conv2D(latent_dim, 1, name="z")(h), name=name)
     h = layers.Flatten(name="flatten")(h)
     h = layers.Dense(dense_units, activation="relu", name="dense")(h)
     if not variational:
@@ -96,31 +99,52 @@ def build_decoder(
     output_shape: Sequence[int],
     latent_dim: int,
     filters: Sequence[int] = (32, 64),
-    spatial: bool = False,
     name: str = "decoder",
 ) -> keras.Model:
     """Conv decoder: ``z`` -> image logits, mirroring :func:`build_encoder` with the same ``filters``.
 
     Args:
         output_shape: ``(height, width, channels)`` of the images to produce.
-        latent_dim: size of the latent code (channels of a spatial code).
+        latent_dim: size of the latent code.
         filters: the encoder's filters; the decoder uses them in reverse order.
-        spatial: take the spatial code of an encoder built with ``dense_units=0``.
         name: model name.
     """
-    filters = _check_filters(filters)
-    height, width, channels = _check_image_shape("output_shape", output_shape, len(filters))
+    filters = check_filters(filters)
+    height, width, channels = check_image_shape("output_shape", output_shape, len(filters))
     latent_dim = check_int("latent_dim", latent_dim)
 
     factor = 2 ** len(filters)
     h0, w0, c0 = height // factor, width // factor, filters[-1]
-    if spatial:
-        z_in = keras.Input(shape=(h0, w0, latent_dim), name="z")
-        h = z_in
-    else:
-        z_in = keras.Input(shape=(latent_dim,), name="z")
-        h = layers.Dense(h0 * w0 * c0, activation="relu", name="dense")(z_in)
-        h = layers.Reshape((h0, w0, c0), name="reshape")(h)
+    z_in = keras.Input(shape=(latent_dim,), name="z")
+    h = layers.Dense(h0 * w0 * c0, activation="relu", name="dense")(z_in)
+    h = layers.Reshape((h0, w0, c0), name="reshape")(h)
+    for i, f in enumerate(reversed(filters)):
+        h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu", name=f"deconv_{i}")(h)
+    logits = layers.Conv2DTranspose(channels, 3, padding="same", name="logits")(h)
+    return keras.Model(z_in, logits, name=name)
+
+
+def build_spatial_encoder(input_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64),
+                          name: str = "encoder") -> keras.Model:
+    """:func:`build_encoder`'s convolutions with a *spatial* code: a 1x1 convolution to ``latent_dim`` channels
+    on the last feature map, no dense layer (the convolutional autoencoder of notebook 05)."""
+    filters = check_filters(filters)
+    input_shape = check_image_shape("input_shape", input_shape, len(filters))
+    x_in = keras.Input(shape=input_shape, name="image")
+    h = x_in
+    for i, f in enumerate(filters):
+        h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(h)
+    return keras.Model(x_in, layers.Conv2D(check_int("latent_dim", latent_dim), 1, name="z")(h), name=name)
+
+
+def build_spatial_decoder(output_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64),
+                          name: str = "decoder") -> keras.Model:
+    """:func:`build_decoder`'s transposed convolutions fed the spatial code of :func:`build_spatial_encoder`."""
+    filters = check_filters(filters)
+    height, width, channels = check_image_shape("output_shape", output_shape, len(filters))
+    factor = 2 ** len(filters)
+    z_in = keras.Input(shape=(height // factor, width // factor, check_int("latent_dim", latent_dim)), name="z")
+    h = z_in
     for i, f in enumerate(reversed(filters)):
         h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu", name=f"deconv_{i}")(h)
     logits = layers.Conv2DTranspose(channels, 3, padding="same", name="logits")(h)
@@ -175,8 +199,6 @@ class TrainingNoise(layers.Layer):
 
     def __init__(self, max_sigma: float = 0.6, max_amount: float = 0.3, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        from .checks import check_number
-
         self.max_sigma = check_number("max_sigma", max_sigma)
         self.max_amount = check_number("max_amount", max_amount)
         if self.max_amount > 1:

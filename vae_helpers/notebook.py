@@ -1,8 +1,9 @@
 """Running the course notebooks and showing helper code inside them.
 
-TensorFlow writes C++ log lines straight to stderr when it is imported (timestamps, process
+TensorFlow writes C++ start-up lines straight to stderr when it is imported (timestamps, process
 ids, CUDA probing). They say nothing about the lesson and differ between machines, so
-:func:`strip_tf_logs` removes them from stored outputs and from nbval's comparison.
+:func:`strip_tf_logs` removes them from stored outputs and from nbval's comparison, with the one
+policy of :mod:`vae_helpers.tf_startup`: the known start-up lines only, never a real error.
 """
 
 from __future__ import annotations
@@ -18,28 +19,20 @@ import numpy as np
 
 from .checks import check_int
 from .settings import MODE_ENV, get_settings
+from .tf_startup import drop_startup_lines
+
+__all__ = ["NOTEBOOKS_DIR", "coalesce_progress", "execute_notebook", "format_table", "refresh_shown_sources", "show_source",
+           "strip_tf_logs"]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
-# absl/glog format: "I0000 00:00:1795265292.083713    2309 port.cc:153] message"
-_TF_LOG_LINE = re.compile(
-    r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] .*"
-    r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)$"
-)
-
-
-def strip_tf_log_lines(text: str) -> str:
-    """Remove TensorFlow's C++ log lines from a block of stderr text."""
-    return "".join(line for line in text.splitlines(keepends=True) if not _TF_LOG_LINE.match(line.rstrip("\n")))
-
 
 def strip_tf_logs(outputs: Iterable[dict]) -> list[dict]:
-    """Drop TensorFlow's C++ log lines from stderr stream outputs; drop streams left empty."""
+    """Drop TensorFlow's known start-up lines from stderr stream outputs; drop streams left empty."""
     kept = []
     for out in outputs:
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
-            text = strip_tf_log_lines(out["text"])
+            text = drop_startup_lines(out["text"])
             if not text:
                 continue
             out["text"] = text
@@ -106,6 +99,39 @@ def execute_notebook(path: str | Path, mode: str = "full", timeout: int | None =
             cell.outputs = [nbformat.from_dict(o) for o in strip_tf_logs(coalesce_progress(cell.outputs))]
     nbformat.write(nb, path)
     return elapsed
+
+
+def _is_shown_source(cell) -> bool:
+    return cell.cell_type == "code" and "show_source(" in cell.source
+
+
+def refresh_shown_sources(path: str | Path, timeout: int | None = 600) -> list[int]:
+    """Re-execute only the cells of ``path`` that display helper source, after its Parameters cell; save.
+
+    For a change to helper code that alters no result: the cells calling :func:`show_source` get
+    the source as it is now, every other output is kept from the notebook's last full run. The
+    Parameters cell (the first code cell) runs first, unsaved, for the imports. Returns the indices
+    of the refreshed cells. Use :func:`execute_notebook` whenever a result may have changed.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"`path` must be an existing notebook. Received: path={str(path)!r}")
+    nb = nbformat.read(path, as_version=4)
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    shown = [i for i in code if _is_shown_source(nb.cells[i])]
+    if not code or not shown:
+        return []
+    runner = nbformat.v4.new_notebook(metadata=nb.metadata)
+    runner.cells = [nbformat.from_dict(dict(nb.cells[i])) for i in [code[0], *shown]]
+    NotebookClient(runner, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    for i, cell in zip(shown, runner.cells[1:]):
+        nb.cells[i].outputs = [nbformat.from_dict(o) for o in strip_tf_logs(coalesce_progress(cell.outputs))]
+    nbformat.write(nb, path)
+    return shown
 
 
 def show_source(obj: object) -> None:

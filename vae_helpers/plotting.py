@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .checks import check_writable_folder
+from .checks import check_codes, check_labels, check_writable_folder
 from .settings import RunSettings
 
 PLOTS_DIR = Path(__file__).resolve().parent.parent / "plots"
@@ -68,7 +68,7 @@ def write_bytes_atomic(path: Path, data: bytes, arg: str = "path") -> Path:
     return path
 
 
-def _as_images(images: np.ndarray, arg: str = "images") -> np.ndarray:
+def as_images(images: np.ndarray, arg: str = "images") -> np.ndarray:
     """Check a batch ``(n, h, w)`` or ``(n, h, w, c)`` and drop a single channel axis."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
@@ -78,7 +78,7 @@ def _as_images(images: np.ndarray, arg: str = "images") -> np.ndarray:
     return images
 
 
-def _tile(images: np.ndarray, n_rows: int, n_cols: int, gutter: int = 0, fill: float = 0.0) -> np.ndarray:
+def tile_images(images: np.ndarray, n_rows: int, n_cols: int, gutter: int = 0, fill: float = 0.0) -> np.ndarray:
     """Tile ``n_rows * n_cols`` images into one array (row-major), ``gutter`` pixels of ``fill`` between them."""
     images = images[: n_rows * n_cols]
     if gutter:
@@ -101,7 +101,7 @@ def _frame(ax) -> None:
 def plot_images(images: np.ndarray, n_cols: int = 10, titles: Sequence[str] | None = None,
                 scale: float = 1.2) -> Figure:
     """Show a batch of images in a grid, with an optional title under each."""
-    images = _as_images(images)
+    images = as_images(images)
     n_rows = -(-len(images) // n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * scale, n_rows * scale * 1.15), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -119,14 +119,14 @@ def plot_images(images: np.ndarray, n_cols: int = 10, titles: Sequence[str] | No
 def plot_image_table(images: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
                      title: str | None = None, scale: float = 0.9) -> Figure:
     """Tile ``len(row_labels) * len(col_labels)`` images row by row, with a label per row and per column."""
-    images = _as_images(images)
+    images = as_images(images)
     n_rows, n_cols = len(row_labels), len(col_labels)
     if len(images) != n_rows * n_cols:
         raise ValueError(f"`images` must hold len(row_labels) * len(col_labels) = {n_rows * n_cols} images. "
                          f"Received: {len(images)}")
     h, w = images.shape[1:3]
     fig, ax = plt.subplots(figsize=(1.2 + n_cols * scale, 0.6 + n_rows * scale * h / w))
-    ax.imshow(_tile(images, n_rows, n_cols, gutter=GUTTER_PX, fill=GUTTER_GREY), cmap="binary", vmin=0, vmax=1,
+    ax.imshow(tile_images(images, n_rows, n_cols, gutter=GUTTER_PX, fill=GUTTER_GREY), cmap="binary", vmin=0, vmax=1,
               interpolation="nearest")
     ax.set_xticks([c * (w + GUTTER_PX) + w / 2 - 0.5 for c in range(n_cols)], list(col_labels), fontsize=8)
     ax.set_yticks([r * (h + GUTTER_PX) + h / 2 - 0.5 for r in range(n_rows)], list(row_labels), fontsize=8)
@@ -162,7 +162,7 @@ def plot_matrix(values: np.ndarray, row_labels: Sequence[str], col_labels: Seque
 
 def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, n: int = 10) -> Figure:
     """Originals (top row) above their reconstructions (bottom row)."""
-    originals, reconstructions = _as_images(originals, "originals"), _as_images(reconstructions, "reconstructions")
+    originals, reconstructions = as_images(originals, "originals"), as_images(reconstructions, "reconstructions")
     if originals.shape != reconstructions.shape:
         raise ValueError(
             "`originals` and `reconstructions` must have the same shape. "
@@ -182,14 +182,11 @@ def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, n: 
 def plot_latent_scatter(z: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
                         ax: plt.Axes | None = None, title: str | None = None, s: float = 3) -> Figure:
     """Scatter of 2-D latent points coloured by class, with a legend of class names."""
-    z, labels = np.asarray(z), np.asarray(labels)
+    z = np.asarray(z)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"`z` must have shape (n, 2); project higher-dimensional codes first. Received: z.shape={z.shape}")
-    if labels.shape != (len(z),):
-        raise ValueError(f"`labels` must have shape ({len(z)},) to match `z`. Received: labels.shape={labels.shape}")
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-        raise ValueError(f"`labels` must index `class_names` (0..{len(class_names) - 1}). "
-                         f"Received: labels in [{labels.min()}, {labels.max()}]")
+    z = check_codes("z", z, dim=2)
+    labels = check_labels("labels", labels, n=len(z), n_classes=len(class_names))
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 6))
     else:
@@ -212,14 +209,14 @@ def plot_decoded_grid(images: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray
 
     ``highlight``: optional boolean array ``(len(grid_y), len(grid_x))``; those cells get a red outline.
     """
-    images = _as_images(images)
+    images = as_images(images)
     n_rows, n_cols = len(grid_y), len(grid_x)
     if len(images) != n_rows * n_cols:
         raise ValueError(f"`images` must hold len(grid_y) * len(grid_x) = {n_rows * n_cols} images. "
                          f"Received: {len(images)}")
     h, w = images.shape[1:3]
     fig, ax = plt.subplots(figsize=(size, size * n_rows * h / (n_cols * w)))
-    ax.imshow(_tile(images, n_rows, n_cols, GUTTER_PX, GUTTER_GREY), cmap="binary", vmin=0, vmax=1)
+    ax.imshow(tile_images(images, n_rows, n_cols, GUTTER_PX, GUTTER_GREY), cmap="binary", vmin=0, vmax=1)
     ax.set_xticks(np.arange(n_cols) * (w + GUTTER_PX) + (w - 1) / 2, [f"{v:.1f}" for v in grid_x], fontsize=7)
     ax.set_yticks(np.arange(n_rows) * (h + GUTTER_PX) + (h - 1) / 2, [f"{v:.1f}" for v in grid_y], fontsize=7)
     ax.set_xlabel("$z_1$")

@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
-from .animation import SampleSnapshots
+from .callbacks import SampleSnapshots
 from .checks import check_int
+from .tf_startup import tf
 
 SPLITS = ("train", "validation")
 IMAGE_TAG = "prior_samples"
@@ -158,3 +158,27 @@ def read_run(run_dir: str | Path) -> dict[str, dict[str, list[tuple[int, object]
                         tags.setdefault(value.tag, []).append((event.step, float(tensor)))
         out[split] = tags
     return out
+
+
+TENSORBOARD_SAMPLES = 64  # prior samples in a TensorBoard run when the config records no snapshots
+
+
+def run_samples(config, n_test: int) -> np.ndarray | None:
+    """The prior samples a run of ``config`` shows: its snapshot samples if it records them, else 64 fixed ones."""
+    from .training import snapshot_inputs
+
+    if config.model != "vae":
+        return None  # an autoencoder has no prior; a conditional decoder also needs labels
+    if config.snapshot_samples:
+        return snapshot_inputs(config, n_test)[1]
+    return np.random.default_rng([config.seed, 3]).standard_normal((TENSORBOARD_SAMPLES, config.latent_dim)).astype("float32")
+
+
+def write_cached_run(result, run_dir: Path, n_test: int) -> None:
+    """A run for a model loaded from the cache (a ``TrainResult``): its history, and its samples (per epoch if snapshotted)."""
+    snaps = result.snapshots or {}
+    images, epochs = snaps.get("images"), snaps.get("epochs")
+    z = run_samples(result.config, n_test)
+    if images is None and z is not None:
+        images, epochs = result.model.decode(z)[None], [len(result.history.get("loss", []))]
+    write_history(run_dir, result.history, images, epochs)

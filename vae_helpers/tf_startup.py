@@ -15,9 +15,16 @@ three come before the logger reads it), and hides real errors with them. So
 :func:`import_tensorflow_quietly` captures file descriptor 2 while TensorFlow is imported and its
 devices are listed (where the ``cuInit`` line comes from), drops the lines matched by
 :data:`STARTUP_LINE`, and writes every other line back to ``sys.stderr``: anything unexpected
-still shows. ``vae_helpers/__init__.py`` calls it, so a notebook that imports ``vae_helpers``
-before ``keras`` or ``tensorflow`` starts quietly. Set ``VAE_COURSE_TF_STARTUP_LOGS=1`` to see
-the lines anyway.
+still shows. Set ``VAE_COURSE_TF_STARTUP_LOGS=1`` to see the lines anyway.
+
+TensorFlow is imported only by the modules that need it, through this module:
+``from .tf_startup import keras, tf`` starts it quietly on first use (a lazy module attribute),
+so ``import vae_helpers``, the command line's ``--help`` and its option errors never load it.
+A notebook starts it first with ``tf = import_tensorflow_quietly()``.
+
+This module is also the one policy for TensorFlow's log lines in stored notebook outputs and in
+nbval's comparison (:func:`vae_helpers.notebook.strip_tf_logs` uses :func:`drop_startup_lines`):
+only the known start-up lines go; every other line, real ``E``/``F`` errors included, stays.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from types import ModuleType
+
+__all__ = ["SHOW_ENV", "STARTUP_LINE", "drop_startup_lines", "filtered_stderr_fd", "import_tensorflow_quietly",
+           "keras", "tf"]
 
 SHOW_ENV = "VAE_COURSE_TF_STARTUP_LOGS"
 
@@ -89,3 +99,15 @@ def import_tensorflow_quietly() -> ModuleType:
 
         tf.config.list_physical_devices()  # the cuInit line; logical devices can still be configured after this
     return tf
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``tf`` and ``keras``, imported on first use through :func:`import_tensorflow_quietly`."""
+    if name == "tf":
+        return import_tensorflow_quietly()
+    if name == "keras":
+        import_tensorflow_quietly()
+        import keras
+
+        return keras
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

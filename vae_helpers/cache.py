@@ -1,0 +1,186 @@
+"""The model cache: one folder per trained model, keyed by everything that determines its weights.
+
+An entry ``<cache_dir>/<key>/`` holds ``vae.weights.h5`` (weights and optimizer state),
+``history.json`` (the Keras history), ``snapshots.npz`` when the model recorded per-epoch
+snapshots, and ``meta.json``: the key material (configuration and library versions) and a
+SHA-256 of each file. :func:`load_or_train` loads an entry only if its metadata matches and every
+checksum passes; anything else is retrained, never silently used. Entries are written into a
+hidden temporary folder and moved into place in one step, so a crash never leaves half an entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["CACHE_ENV", "CacheNotWritableError", "CacheWarning", "HISTORY_FILE", "META_FILE", "SNAPSHOTS_FILE",
+           "Trained", "WEIGHTS_FILE", "check_cache_writable", "default_cache_dir", "key_digest", "library_versions",
+           "load_or_train", "save_entry", "save_entry_or_warn", "verify_entry"]
+
+CACHE_ENV = "VAE_COURSE_CACHE"
+WEIGHTS_FILE, HISTORY_FILE, META_FILE = "vae.weights.h5", "history.json", "meta.json"
+SNAPSHOTS_FILE = "snapshots.npz"
+
+
+class CacheWarning(UserWarning):
+    """A trained model could not be written to the cache (the model itself is fine)."""
+
+
+class CacheNotWritableError(OSError):
+    """The model cache folder cannot be written, found before any training starts."""
+
+
+@dataclass
+class Trained:
+    """What a cache entry holds: the compiled model, its history and its snapshots (or None)."""
+
+    model: object
+    history: dict[str, list[float]]
+    snapshots: dict[str, np.ndarray] | None
+    path: Path | None
+    from_cache: bool
+
+
+def library_versions() -> dict[str, str]:
+    """The library versions a cached model depends on (part of every key)."""
+    import keras
+    import tensorflow as tf
+
+    from . import __version__
+
+    return {"vae_helpers": __version__, "keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__}
+
+
+def key_digest(key_material: dict) -> str:
+    """The hashed part of a cache key: 16 hex digits of the SHA-256 of ``key_material`` (JSON, sorted keys)."""
+    return hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    """``$VAE_COURSE_CACHE`` if set, else ``~/.cache/vae-course/models``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vae-course" / "models")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_cache_writable(cache_dir: Path) -> None:
+    """Create ``cache_dir`` and write a probe folder in it, or raise :class:`CacheNotWritableError`."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tempfile.mkdtemp(prefix=".write-test-", dir=cache_dir))
+    except OSError as exc:
+        raise CacheNotWritableError(
+            f"The model cache {str(cache_dir)!r} cannot be written ({type(exc).__name__}: {exc.strerror or exc}); "
+            f"nothing was trained. Set ${CACHE_ENV} to a writable folder, or pass cache_dir=."
+        ) from exc
+
+
+def verify_entry(entry: Path, key_material: dict, files: list[str]) -> None:
+    """Raise ValueError unless ``entry`` was saved for ``key_material`` and its ``files`` pass their checksums."""
+    meta = json.loads((entry / META_FILE).read_text())
+    if meta.get("key_material") != json.loads(json.dumps(key_material)):
+        raise ValueError("its configuration or library versions differ")
+    for name in files:
+        if meta.get("sha256", {}).get(name) != _sha256(entry / name):
+            raise ValueError(f"its file {name} fails the checksum")
+
+
+def _load_weights(model, entry: Path) -> None:
+    """Load the weights into the compiled ``model``, its optimizer state included.
+
+    The optimizer's variables are created first; otherwise Keras skips the saved optimizer state
+    with a UserWarning ("Skipping variable loading for optimizer ...").
+    """
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(entry / WEIGHTS_FILE)
+
+
+def save_entry(entry: Path, model, key_material: dict, history: dict, snapshots: dict | None = None) -> Path:
+    """Write a cache entry into a hidden temporary folder, then move it into place in one step."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    try:
+        model.save_weights(tmp / WEIGHTS_FILE)
+        (tmp / HISTORY_FILE).write_text(json.dumps(history, indent=1))
+        files = [WEIGHTS_FILE, HISTORY_FILE]
+        if snapshots is not None:
+            np.savez_compressed(tmp / SNAPSHOTS_FILE, **snapshots)
+            files.append(SNAPSHOTS_FILE)
+        meta = {"key_material": key_material, "sha256": {name: _sha256(tmp / name) for name in files}}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        if entry.exists():  # retrain=True, or an unusable entry: replace it
+            shutil.rmtree(entry, ignore_errors=True)
+        try:
+            os.replace(tmp, entry)
+        except OSError:
+            # Another process installed the same configuration between the check and the move
+            # (its weights are the same: same config, same seed). Keep its entry, drop ours.
+            if not (entry / META_FILE).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return entry
+
+
+def save_entry_or_warn(entry: Path, model, key_material: dict, history: dict,
+                       snapshots: dict | None = None) -> Path | None:
+    """:func:`save_entry`, but a failure only warns (:class:`CacheWarning`) and returns None.
+
+    A finished training is never thrown away because the cache could not be written.
+    """
+    try:
+        return save_entry(entry, model, key_material, history, snapshots)
+    except OSError as exc:
+        warnings.warn(f"The trained model could not be saved in the cache ({type(exc).__name__}: {exc}); "
+                      f"it is returned but will be trained again next time. Cache entry: {entry}",
+                      CacheWarning, stacklevel=3)
+        return None
+
+
+def load_or_train(entry: Path, key_material: dict, build: Callable[[], object],
+                  train: Callable[[object], tuple[dict, dict | None]], retrain: bool = False,
+                  with_snapshots: bool = False, scope: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+                  ) -> Trained:
+    """Load the entry for ``key_material``, or build, train and save it: the one train-or-load flow.
+
+    Args:
+        entry: the entry's folder, ``<cache_dir>/<key>``.
+        key_material: what the entry must have been saved for (compared with its ``meta.json``).
+        build: returns a fresh compiled model (used both to load into and to train).
+        train: trains the model in place and returns ``(history, snapshots or None)``.
+        retrain: ignore an existing entry (it is replaced).
+        with_snapshots: the entry also holds ``snapshots.npz``.
+        scope: a context for building and loading (a ``tf.distribute`` strategy's ``scope``).
+    """
+    files = [WEIGHTS_FILE, HISTORY_FILE] + ([SNAPSHOTS_FILE] if with_snapshots else [])
+    if entry.exists() and not retrain:
+        try:
+            verify_entry(entry, key_material, files)
+            with scope():
+                model = build()
+                _load_weights(model, entry)
+            history = json.loads((entry / HISTORY_FILE).read_text())
+            snapshots = None
+            if with_snapshots:
+                with np.load(entry / SNAPSHOTS_FILE) as npz:
+                    snapshots = {k: npz[k] for k in npz.files}
+            return Trained(model, history, snapshots, entry, from_cache=True)
+        except Exception as exc:  # corrupt or mismatched: never use it
+            print(f"Cache entry {entry.name} is unusable ({type(exc).__name__}: {exc}); retraining.")
+    check_cache_writable(entry.parent)  # before training, not after: a full training takes many minutes
+    with scope():
+        model = build()
+    history, snapshots = train(model)
+    path = save_entry_or_warn(entry, model, key_material, history, snapshots)
+    return Trained(model, history, snapshots, path, from_cache=False)
