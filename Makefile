@@ -48,6 +48,7 @@ benchmarks: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/cpu_levers.py
 	$(BIN)/python benchmarks/vae_vs_keras_example.py
 	$(BIN)/python benchmarks/plots_pipeline.py
+	$(BIN)/python benchmarks/cli_startup.py
 
 lab: $(VENV)/.installed-lab
 	$(BIN)/jupyter lab notebooks/

@@ -54,3 +54,11 @@ def test_latent_usage_smoke_prints_both_tables():
         assert float(neg_iwae) <= float(neg_elbo) + 5        # IWAE is the tighter bound (up to sampling noise)
         assert len(dead.split(", ")) == 3                      # conv_0, conv_1, dense
     assert re.search(r"^\| [\d.]+ \| [\d.]+ \| 50 \| \d+ / \d+ \| \d+ / \d+ \|$", out, re.M)   # binarized MNIST, k = 50
+
+
+def test_cli_startup_prints_one_row_per_command():
+    out = run("cli_startup.py", "--repeats", "1")
+    rows = re.findall(r"^\| (.+?) \| ([\d.]+) \| (\d+)% \|$", out, re.M)
+    assert [name.split(" (")[0] for name, *_ in rows] == [
+        "vae-course --help", "vae-course plots --latent-dim 1", "python -c 'import vae_helpers.training'"]
+    assert all(float(seconds) > 0 for _, seconds, _ in rows) and max(int(share) for *_, share in rows) == 100

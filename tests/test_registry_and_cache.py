@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from vae_helpers import cache, diagnostics, evaluation, latent
+from vae_helpers import anomaly, cache, diagnostics, evaluation, explorer, latent
 from vae_helpers.autoencoder import build_autoencoder_model
 from vae_helpers.conditional import ConditionalVAE, build_conditional_vae
 from vae_helpers.training import MODEL_KINDS, TrainConfig, key_material, model_kind, train_vae
@@ -126,8 +126,9 @@ def test_the_conditional_vae_is_no_vae_and_the_generic_helpers_refuse_it():
     refused = r"`vae` is a ConditionalVAE, whose encoder and decoder also take the label"
     for call in (lambda: evaluation.elbo_per_example(cvae, x), lambda: evaluation.iwae_per_example(cvae, x, k=2),
                  lambda: evaluation.kl_per_example(cvae, x), lambda: diagnostics.latent_report(cvae, x),
-                 lambda: latent.interpolate_images(cvae, x[0], x[1])):
-        with pytest.raises(ValueError, match=refused):
+                 lambda: latent.interpolate_images(cvae, x[0], x[1]), lambda: anomaly.squared_error(cvae, x),
+                 lambda: explorer.explorer_fallback(cvae)):
+        with pytest.raises(ValueError, match=refused.replace("`vae`", "`(vae|model)`")):
             call()
     for option, value in (("kl_warmup_steps", 3), ("free_bits", 0.5), ("denoising", True)):
         with pytest.raises(ValueError, match=rf"ConditionalVAE does not support {option}. Received: {option}="):
@@ -215,3 +216,20 @@ def test_a_gif_into_a_read_only_folder_fails_in_one_clear_line(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "`path` must be in a writable folder" in done.stdout and "read-only" in done.stdout
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_no_module_imports_another_modules_privates_and_each_lists_its_public_names():
+    import ast
+    import importlib
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "vae_helpers"
+    for path in sorted(package.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                private = [a.name for a in node.names if a.name.startswith("_") and a.name != "__version__"]
+                assert not private, f"{path.name} imports {private} from .{node.module}"
+        if path.name != "__init__.py":
+            module = importlib.import_module(f"vae_helpers.{path.stem}")
+            assert all(hasattr(module, name) for name in module.__all__), path.name

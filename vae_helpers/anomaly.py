@@ -16,8 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_images, check_int
+from .checks import check_images, check_int, check_unconditional
 from .data import Dataset
+
+__all__ = ["OneClassSplit", "complexity_corrected", "one_class_scores", "one_class_split", "roc_auc", "roc_curve",
+           "squared_error"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ def roc_curve(scores, is_anomaly) -> tuple[np.ndarray, np.ndarray]:
 
 def squared_error(model, x, batch_size: int = 512) -> np.ndarray:
     """Sum over pixels of ``(x - model.reconstruct(x))**2`` for each image: the classic autoencoder score."""
+    check_unconditional("model", model)
     x = check_images("x", x)
     error = (x.astype("float64") - model.reconstruct(x, batch_size)) ** 2
     return error.reshape(len(x), -1).sum(1)

@@ -16,6 +16,8 @@ from pathlib import Path
 from .checks import MAX_SEED
 from .settings import MODE_ENV, MODES
 
+__all__ = ["STRATEGIES", "UsageError", "build_parser", "main"]
+
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 STRATEGIES = ("mirrored", "multi-worker")
 

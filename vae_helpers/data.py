@@ -16,6 +16,10 @@ import numpy as np
 
 from .checks import check_int, check_seed
 
+__all__ = ["BINARIZATION_SEED", "DATASETS", "DIGIT_CLASSES", "Dataset", "DatasetUnavailableError",
+           "FASHION_MNIST_CLASSES", "KERAS_FILES", "binarize", "keras_cache_dir", "load_dataset",
+           "only_class"]
+
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",

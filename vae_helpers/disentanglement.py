@@ -28,6 +28,9 @@ import numpy as np
 
 from .checks import check_codes, check_int
 
+__all__ = ["DEFAULT_BINS", "discretize", "entropy", "gap_from_matrix", "mutual_information_gap",
+           "mutual_information_gap_q", "mutual_information_matrix", "mutual_information_matrix_q"]
+
 DEFAULT_BINS = 20  # disentanglement_lib's default for MIG
 
 

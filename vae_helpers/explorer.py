@@ -9,6 +9,8 @@ from matplotlib.figure import Figure
 from .checks import check_int, check_unconditional
 from .plotting import plot_images
 
+__all__ = ["explorer_fallback", "latent_explorer"]
+
 
 def latent_explorer(vae, dims: tuple[int, ...] = (0, 1), limit: float = 3.0, step: float = 0.1):
     """Sliders over latent coordinates ``dims`` (others fixed at 0) that redraw the decoded image.

@@ -17,6 +17,9 @@ import numpy as np
 
 from .checks import check_images, check_int, check_number, check_seed
 
+__all__ = ["best_filter", "gaussian_denoise", "gaussian_noise", "jpeg_curve", "jpeg_roundtrip", "median_denoise",
+           "png_bits", "psnr", "salt_and_pepper"]
+
 
 def _rng(seed) -> np.random.Generator:
     return np.random.default_rng(check_seed("seed", seed))

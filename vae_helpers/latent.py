@@ -14,6 +14,9 @@ from scipy.linalg import orthogonal_procrustes
 
 from .checks import check_code, check_codes, check_images, check_int, check_labels, check_seed, check_unconditional
 
+__all__ = ["EXACT_NEIGHBOURS_BELOW", "class_means", "interpolate_images", "latent_arithmetic", "lerp",
+           "nearest_neighbours", "pca_2d", "procrustes_align", "slerp", "tsne_2d"]
+
 EXACT_NEIGHBOURS_BELOW = 10_000  # exact kNN is fast and fully reproducible below this many points
 
 

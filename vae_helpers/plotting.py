@@ -20,6 +20,11 @@ from matplotlib.ticker import MaxNLocator
 from .checks import check_codes, check_labels, check_writable_folder
 from .settings import RunSettings
 
+__all__ = ["GUTTER_GREY", "GUTTER_PX", "PLOTS_DIR", "as_images", "latent_grid", "output_dir", "plot_decoded_grid", "plot_history",
+           "plot_image_table", "plot_images", "plot_kl_per_dimension", "plot_latent_scatter", "plot_matrix",
+           "plot_reconstructions", "plot_roc_curves", "plot_score_histograms", "save_fig", "tile_images",
+           "write_bytes_atomic"]
+
 PLOTS_DIR = Path(__file__).resolve().parent.parent / "plots"
 GUTTER_PX, GUTTER_GREY = 2, 0.15  # light-grey lines between tiled images, so each one reads on its own
 

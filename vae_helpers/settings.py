@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from .checks import check_int
 
+__all__ = ["MODES", "MODE_ENV", "PLOTS_EPOCHS", "RunSettings", "get_settings"]
+
 MODE_ENV = "VAE_COURSE_MODE"
 MODES = ("full", "smoke")
 PLOTS_EPOCHS = 12  # epochs of the model behind the README figures (about 7 minutes on 2 CPU cores)

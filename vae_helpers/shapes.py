@@ -14,6 +14,8 @@ import numpy as np
 
 from .checks import check_int
 
+__all__ = ["FACTOR_NAMES", "SHAPES", "ShapesDataset", "make_shapes"]
+
 SHAPES = ("square", "ellipse", "triangle")
 FACTOR_NAMES = ("shape", "scale", "rotation", "x", "y")
 

@@ -26,6 +26,9 @@ from .callbacks import SampleSnapshots
 from .checks import check_int
 from .tf_startup import tf
 
+__all__ = ["IMAGE_TAG", "N_COLS", "RunWriter", "SPLITS", "TENSORBOARD_SAMPLES", "TensorBoardLogger", "read_run",
+           "run_samples", "tile", "write_cached_run", "write_history"]
+
 SPLITS = ("train", "validation")
 IMAGE_TAG = "prior_samples"
 N_COLS = 8
