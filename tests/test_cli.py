@@ -60,14 +60,14 @@ def no_work(monkeypatch):
 @pytest.mark.parametrize("argv, message", [
     (["plots", "--beta", "inf"], "argument --beta: must be a finite number >= 0, received 'inf'"),
     (["plots", "--beta", "nan"], "argument --beta: must be a finite number >= 0, received 'nan'"),
-    (["plots", "--epochs", "0"], "argument --epochs: must be an integer >= 1, received '0'"),
-    (["plots", "--latent-dim", "1"], "argument --latent-dim: must be an integer >= 2, received '1'"),
+    (["plots", "--epochs", "0"], "argument --epochs: must be an integer in [1, 10000], received '0'"),
+    (["plots", "--latent-dim", "1"], "argument --latent-dim: must be an integer in [2, 1024], received '1'"),
     (["plots", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], received '-1'"),
     (["plots", "--dataset", "cifar10"], "argument --dataset: invalid choice: 'cifar10'"),
     (["plots", "--mode", "fast"], "argument --mode: invalid choice: 'fast'"),
     (["run-notebooks", "--timeout", "0"], "argument --timeout: must be an integer >= 1, received '0'"),
     (["plots", "--strategy", "tpu"], "argument --strategy: invalid choice: 'tpu'"),
-    (["plots", "--logical-cpus", "1"], "argument --logical-cpus: must be an integer >= 2, received '1'"),
+    (["plots", "--logical-cpus", "1"], "argument --logical-cpus: must be an integer in [2, 64], received '1'"),
 ])
 def test_bad_options_are_one_line_before_any_work(argv, message, monkeypatch, capsys):
     no_work(monkeypatch)

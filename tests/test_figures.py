@@ -77,4 +77,4 @@ def test_plots_cli_rejects_bad_options(capsys):
         cli.main(["plots", "--dataset", "cifar10"])
     with pytest.raises(SystemExit):
         cli.main(["plots", "--latent-dim", "0", "--mode", "smoke"])
-    assert "argument --latent-dim: must be an integer >= 2, received '0'" in capsys.readouterr().err
+    assert "argument --latent-dim: must be an integer in [2, 1024], received '0'" in capsys.readouterr().err

@@ -63,10 +63,19 @@ def test_cache_under_a_regular_file_is_refused_before_training(tmp_path, monkeyp
 
 
 def test_read_only_cache_is_refused_before_training(tmp_path, monkeypatch):
-    read_only(monkeypatch, tmp_path)
+    (tmp_path / "cache").mkdir()
+    read_only(monkeypatch, tmp_path / "cache")
     no_training(monkeypatch)
-    with pytest.raises(ValueError, match=r"`cache_dir` must be a writable folder, but .* is read-only"):
+    with pytest.raises(CacheNotWritableError, match=r"The model cache .* cannot be written .*read-only.*nothing was trained"):
         train_vae(TINY, cache_dir=tmp_path / "cache")
+
+
+def test_a_read_only_cache_holding_the_entry_is_loaded(tmp_path, monkeypatch):
+    """A shared, read-only model cache on a course server: its models load; only training would need a write."""
+    first = train_vae(TINY, cache_dir=tmp_path / "cache", verbose=0)
+    read_only(monkeypatch, tmp_path / "cache")
+    again = train_vae(TINY, cache_dir=tmp_path / "cache", verbose=0)
+    assert again.from_cache and all(np.array_equal(a, b) for a, b in zip(first.model.get_weights(), again.model.get_weights()))
 
 
 def test_cache_that_fails_a_real_write_is_refused_before_training(tmp_path, monkeypatch):
@@ -304,13 +313,23 @@ def test_a_failed_write_names_the_file_and_leaves_no_temporary_file(tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
+def _partial(name: str) -> str:
+    return f".partial-{hashlib.sha256(name.encode()).hexdigest()[:8]}-1234abcd.tmp"
+
+
 def test_a_temporary_file_orphaned_by_a_killed_run_is_removed_by_the_next_write(tmp_path):
-    orphan = tmp_path / ".a.gif.1234abcd.tmp"
+    orphan = tmp_path / _partial("a.gif")
     orphan.write_bytes(b"")                      # what a SIGKILL during a write leaves
-    other = tmp_path / ".b.gif.1234abcd.tmp"
+    other = tmp_path / _partial("b.gif")
     other.write_bytes(b"")                       # another target's: not ours to remove
     write_gif(tmp_path / "a.gif", frames())
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.gif.1234abcd.tmp", "a.gif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([_partial("b.gif"), "a.gif"])
+
+
+def test_a_250_character_file_name_is_written(tmp_path):
+    """The temporary name is short, so any name the file system allows for the target works."""
+    name = "a" * 246 + ".gif"
+    assert write_gif(tmp_path / name, frames()).name == name and [p.name for p in tmp_path.iterdir()] == [name]
 
 
 def test_save_fig_checks_the_folder_and_writes_atomically(tmp_path):

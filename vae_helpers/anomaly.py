@@ -38,11 +38,21 @@ def one_class_split(ds: Dataset, normal_class: int) -> OneClassSplit:
     if not isinstance(ds, Dataset):
         raise ValueError(f"`ds` must be a Dataset from load_dataset. Received: ds={type(ds).__name__}")
     normal_class = check_int("normal_class", normal_class, 0, len(ds.class_names) - 1)
-    return OneClassSplit(normal_class, ds.x_train[ds.y_train == normal_class], ds.x_test, ds.y_test != normal_class)
+    train, is_anomaly = ds.y_train == normal_class, ds.y_test != normal_class
+    if not train.any() or is_anomaly.all() or not is_anomaly.any():
+        raise ValueError(f"`normal_class` {normal_class} must have training images and the test split must hold both "
+                         f"it and other classes; in this (subset of) {ds.name}: {int(train.sum())} training images, "
+                         f"{int((~is_anomaly).sum())} of {len(is_anomaly)} test images. Received: normal_class={normal_class}")
+    return OneClassSplit(normal_class, ds.x_train[train], ds.x_test, is_anomaly)
 
 
 def _check_scores(scores, is_anomaly) -> tuple[np.ndarray, np.ndarray]:
-    scores, is_anomaly = np.asarray(scores, dtype="float64"), np.asarray(is_anomaly)
+    try:
+        scores = np.asarray(scores, dtype="float64")
+    except (TypeError, ValueError):
+        raise ValueError(f"`scores` must be numbers, one per test image. Received: scores of type "
+                         f"{type(scores).__name__} ({np.asarray(scores).dtype})") from None
+    is_anomaly = np.asarray(is_anomaly)
     if scores.ndim != 1 or is_anomaly.shape != scores.shape or is_anomaly.dtype != bool:
         raise ValueError(f"`scores` (n,) and `is_anomaly` (n,) booleans must match. "
                          f"Received: scores.shape={scores.shape}, is_anomaly.shape={is_anomaly.shape}, dtype={is_anomaly.dtype}")
@@ -72,6 +82,8 @@ def roc_curve(scores, is_anomaly) -> tuple[np.ndarray, np.ndarray]:
 
 def squared_error(model, x, batch_size: int = 512) -> np.ndarray:
     """Sum over pixels of ``(x - model.reconstruct(x))**2`` for each image: the classic autoencoder score."""
+    if not callable(getattr(model, "reconstruct", None)):
+        raise ValueError(f"`model` must be a trained course model with a reconstruct(x) method. Received: model={model!r}")
     check_unconditional("model", model)
     x = check_images("x", x)
     error = (x.astype("float64") - model.reconstruct(x, batch_size)) ** 2

@@ -47,6 +47,7 @@ class CourseModel(keras.Model):
     """Base of the course's models: ``encoder``, ``decoder``, the training and test steps, and loss trackers.
 
     Subclasses set ``LOSS_NAMES`` (the first is minimized) and define :meth:`compute_losses`.
+    ``fit``'s sample weights are not used (``fit(x, y)`` passes labels to a model that takes them).
 
     Args:
         encoder: the encoder model.

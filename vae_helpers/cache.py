@@ -11,11 +11,13 @@ hidden temporary folder and moved into place in one step, so a crash never leave
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["CACHE_ENV", "CacheNotWritableError", "CacheWarning", "HISTORY_FILE", "META_FILE", "SNAPSHOTS_FILE",
-           "Trained", "WEIGHTS_FILE", "check_cache_writable", "default_cache_dir", "key_digest", "library_versions",
+           "Trained", "WEIGHTS_FILE", "check_apart", "check_cache_writable", "default_cache_dir", "key_digest", "library_versions",
            "load_or_train", "save_entry", "save_entry_or_warn", "verify_entry"]
 
 CACHE_ENV = "VAE_COURSE_CACHE"
@@ -75,10 +77,23 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def check_apart(arg: str, folder: Path, cache_dir: Path) -> None:
+    """Refuse a ``folder`` (a TensorBoard or output folder) that is, contains or lies inside the model cache.
+
+    A TensorBoard run replaces ``<folder>/<key>``, which inside the cache is a model's entry.
+    """
+    a, b = Path(folder).expanduser().resolve(), Path(cache_dir).expanduser().resolve()
+    if a == b or a in b.parents or b in a.parents:
+        raise ValueError(f"`{arg}` must not overlap the model cache {str(b)!r}: a run there would replace cached "
+                         f"models (or the cache would replace the run). Received: {arg}={str(folder)!r}")
+
+
 def check_cache_writable(cache_dir: Path) -> None:
     """Create ``cache_dir`` and write a probe folder in it, or raise :class:`CacheNotWritableError`."""
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(cache_dir, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied (read-only)")
         shutil.rmtree(tempfile.mkdtemp(prefix=".write-test-", dir=cache_dir))
     except OSError as exc:
         raise CacheNotWritableError(
@@ -107,11 +122,28 @@ def _load_weights(model, entry: Path) -> None:
     model.load_weights(entry / WEIGHTS_FILE)
 
 
+STALE_SAVE_SECONDS = 3600  # a save takes seconds; a hidden save folder this old was left by a killed process
+
+
+def _remove_stale_saves(entry: Path) -> None:
+    """Remove the hidden temporary folders that a killed save of ``entry`` left behind (older than an hour)."""
+    now = time.time()
+    for stale in entry.parent.glob(f".{glob.escape(entry.name)}-*"):
+        try:
+            if stale.is_dir() and not stale.is_symlink() and now - stale.stat().st_mtime > STALE_SAVE_SECONDS:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def save_entry(entry: Path, model, key_material: dict, history: dict, snapshots: dict | None = None) -> Path:
     """Write a cache entry into a hidden temporary folder, then move it into place in one step."""
+    _remove_stale_saves(entry)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
     try:
-        model.save_weights(tmp / WEIGHTS_FILE)
+        with warnings.catch_warnings():  # Keras's numpy-2 DeprecationWarning must not lose a finished training
+            warnings.simplefilter("ignore", DeprecationWarning)   # under python -W error
+            model.save_weights(tmp / WEIGHTS_FILE)
         (tmp / HISTORY_FILE).write_text(json.dumps(history, indent=1))
         files = [WEIGHTS_FILE, HISTORY_FILE]
         if snapshots is not None:
@@ -119,7 +151,9 @@ def save_entry(entry: Path, model, key_material: dict, history: dict, snapshots:
             files.append(SNAPSHOTS_FILE)
         meta = {"key_material": key_material, "sha256": {name: _sha256(tmp / name) for name in files}}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
-        if entry.exists():  # retrain=True, or an unusable entry: replace it
+        if entry.is_symlink() or entry.is_file():  # a stray file or link: removed, whatever it points to is kept
+            entry.unlink()
+        elif entry.exists():  # retrain=True, or an unusable entry: replace it
             shutil.rmtree(entry, ignore_errors=True)
         try:
             os.replace(tmp, entry)
@@ -141,7 +175,7 @@ def save_entry_or_warn(entry: Path, model, key_material: dict, history: dict,
     """
     try:
         return save_entry(entry, model, key_material, history, snapshots)
-    except OSError as exc:
+    except Exception as exc:  # a full disk, a vanished folder, an h5py error: the model in hand is still good
         warnings.warn(f"The trained model could not be saved in the cache ({type(exc).__name__}: {exc}); "
                       f"it is returned but will be trained again next time. Cache entry: {entry}",
                       CacheWarning, stacklevel=3)
@@ -164,7 +198,10 @@ def load_or_train(entry: Path, key_material: dict, build: Callable[[], object],
         scope: a context for building and loading (a ``tf.distribute`` strategy's ``scope``).
     """
     files = [WEIGHTS_FILE, HISTORY_FILE] + ([SNAPSHOTS_FILE] if with_snapshots else [])
-    if entry.exists() and not retrain:
+    if entry.is_symlink() or (entry.exists() and not entry.is_dir()):  # never followed: it could be another model's
+        kind = "a symbolic link" if entry.is_symlink() else "a file"
+        print(f"Cache entry {entry.name} is unusable ({kind}, not a folder: {entry}); it will be replaced; retraining.")
+    elif entry.exists() and not retrain:
         try:
             verify_entry(entry, key_material, files)
             with scope():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MAX_SEED", "assert_finite_spread", "check_code", "check_codes", "check_durations_ms", "check_epochs",
+__all__ = ["MAX_SEED", "assert_finite_spread", "check_code", "check_codes", "check_durations_ms", "check_epochs", "check_even_batches",
            "check_frames", "check_images", "check_int", "check_labels", "check_number", "check_seed", "check_size_px",
            "check_unconditional", "check_writable_folder"]
 
@@ -78,12 +78,13 @@ def check_images(arg: str, x: object, image_shape: tuple[int, ...] | None = None
     return array.astype("float32", copy=False)
 
 
-def check_writable_folder(arg: str, folder: object, file: object = None) -> Path:
+def check_writable_folder(arg: str, folder: object, file: object = None, writable: bool = True) -> Path:
     """A folder that exists and is writable, or can be created; nothing is created here.
 
     Catches the cases that would otherwise fail only after the work is done: an empty path,
     a path that is (or goes through) a regular file, and a folder without write permission.
     With ``file``, the messages are about the folder of that file (``arg`` names the file).
+    With ``writable=False`` only the first two are checked (a folder that is read but maybe not written).
     """
     if folder is None or (isinstance(folder, (str, os.PathLike)) and not str(folder).strip()):
         raise ValueError(f"`{arg}` must be a folder path. Received: {arg}={folder!r}")
@@ -99,7 +100,7 @@ def check_writable_folder(arg: str, folder: object, file: object = None) -> Path
     if not existing.is_dir():
         where = "is" if existing == path else f"goes through {str(existing)!r}, which is"
         raise ValueError(f"`{arg}` {must}, but {str(path)!r} {where} a file. Received: {arg}={str(received)!r}")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if writable and not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"`{arg}` {must.replace('a folder', 'a writable folder')}, but {str(existing)!r} is read-only. "
                          f"Received: {arg}={str(received)!r}")
     return path
@@ -234,3 +235,22 @@ def check_durations_ms(arg: str, duration_ms: object, n_frames: int) -> list[int
         raise ValueError(f"`{arg}` must be a number >= 10 (GIF counts hundredths of a second), or one per frame "
                          f"({n_frames}). Received: {arg}={duration_ms!r}")
     return [int(round(d)) for d in np.broadcast_to(durations, (n_frames,))]
+
+
+def check_even_batches(batch_size: int, n_train: int, n_test: int, replicas: int) -> None:
+    """Refuse batches that do not split evenly between ``replicas`` (MirroredStrategy fails at the first uneven one).
+
+    The last batch of each split holds ``n % batch_size`` images; it must split evenly too.
+    """
+    if replicas <= 1:
+        return
+    if batch_size % replicas:
+        raise ValueError(f"`batch_size` must be a multiple of the {replicas} replicas of the strategy, so that each "
+                         f"batch splits evenly; try {batch_size - batch_size % replicas} or "
+                         f"{batch_size - batch_size % replicas + replicas}. Received: batch_size={batch_size}")
+    for arg, n in (("n_train", n_train), ("n_test", n_test)):
+        extra = (n % batch_size) % replicas
+        if extra:
+            raise ValueError(f"The last batch of the {n:,} {arg[2:]} images holds {n % batch_size}, which does not split "
+                             f"between {replicas} replicas; pass `{arg}={n - extra}` (or another batch_size). "
+                             f"Received: {arg}={n}, batch_size={batch_size}")

@@ -101,7 +101,7 @@ def train_classifier(config: ClassifierConfig = ClassifierConfig(), cache_dir: s
     """Train the classifier for ``config``, or load it from the model cache; report its test accuracy."""
     if not isinstance(config, ClassifierConfig):
         raise TypeError(f"`config` must be a ClassifierConfig. Received: config={config!r}")
-    cache_dir = check_writable_folder("cache_dir", default_cache_dir() if cache_dir is None else cache_dir)
+    cache_dir = check_writable_folder("cache_dir", default_cache_dir() if cache_dir is None else cache_dir, writable=False)
     ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
 
     def train(model):

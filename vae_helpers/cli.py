@@ -19,6 +19,7 @@ from .settings import MODE_ENV, MODES
 __all__ = ["STRATEGIES", "UsageError", "build_parser", "main"]
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+MAX_LATENT_DIM, MAX_EPOCHS, MAX_LOGICAL_CPUS = 1024, 10_000, 64  # bounds on what a typed option may ask for
 STRATEGIES = ("mirrored", "multi-worker")
 
 
@@ -61,6 +62,10 @@ def _check_notebook(path: Path) -> None:
 
     if not path.is_file():
         raise UsageError(f"argument notebooks: {str(path)!r} is not a file")
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+        where = path if not os.access(path, os.W_OK) else path.parent
+        raise UsageError(f"argument notebooks: {str(where)!r} is read-only, so the executed notebook could not be "
+                         "saved; nothing was run")
     if path.suffix != ".ipynb":
         raise UsageError(f"argument notebooks: {str(path)!r} is not a .ipynb notebook")
     try:
@@ -94,6 +99,9 @@ def _run_notebooks(args: argparse.Namespace) -> int:
         try:
             elapsed = execute_notebook(path, mode=mode, timeout=args.timeout)
         except Exception as exc:
+            if type(exc).__name__ == "CellTimeoutError":
+                raise RuntimeError(f"{path.name}: a cell ran longer than --timeout {args.timeout} s; "
+                                   "the notebook file was not changed") from None
             if not hasattr(exc, "ename"):
                 raise
             raise RuntimeError(f"{path.name} failed in a cell with {exc.ename}: {exc.evalue}; "
@@ -108,6 +116,8 @@ def _writable_folder_option(option: str, folder: str) -> Path:
     """``folder`` (``~`` expanded) as a writable folder, created if missing, or a UsageError naming ``option``."""
     from .checks import check_writable_folder
 
+    if not folder.strip():
+        raise UsageError(f"argument {option}: must name a folder, received {folder!r} (use . for the current folder)")
     try:
         return check_writable_folder(option, Path(folder).expanduser())
     except ValueError as exc:
@@ -132,7 +142,9 @@ def _strategy(args: argparse.Namespace):
                          f"(received --strategy {args.strategy or 'none'})")
     if args.strategy is None:
         return None
-    import tensorflow as tf
+    if args.strategy == "multi-worker":
+        _check_tf_config(os.environ.get("TF_CONFIG", ""))
+    from .tf_startup import tf
 
     devices = None
     if args.logical_cpus:
@@ -144,10 +156,35 @@ def _strategy(args: argparse.Namespace):
     return tf.distribute.MultiWorkerMirroredStrategy()    # the machines listed in $TF_CONFIG
 
 
+def _check_tf_config(text: str) -> None:
+    """Refuse a ``$TF_CONFIG`` that is not JSON or names no cluster of at least two workers, before TensorFlow starts."""
+    import json
+
+    advice = ('set it like TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+              '"task": {"type": "worker", "index": 0}}\' (README, "Several GPUs or machines")')
+    try:
+        config = json.loads(text) if text.strip() else None
+    except ValueError as exc:
+        raise UsageError(f"argument --strategy multi-worker: $TF_CONFIG is not JSON ({exc}); {advice}") from None
+    workers = (config or {}).get("cluster", {}).get("worker") if isinstance(config, dict) else None
+    task = config.get("task", {}) if isinstance(config, dict) else {}
+    if not isinstance(workers, list) or len(workers) < 2 or not isinstance(task, dict) \
+            or task.get("type") != "worker" or task.get("index") not in range(len(workers)):
+        raise UsageError("argument --strategy multi-worker: $TF_CONFIG must name at least two workers and this "
+                         f"process's task (type worker, an index into them); received {text.strip()[:200]!r}; {advice}")
+
+
 def _plots(args: argparse.Namespace) -> int:
     settings = _settings(args)
     out_dir = _plots_out_dir(args, settings)
     tensorboard_dir = None if args.tensorboard is None else _writable_folder_option("--tensorboard", args.tensorboard)
+    if tensorboard_dir is not None:
+        from .cache import check_apart, default_cache_dir
+
+        try:
+            check_apart("--tensorboard", tensorboard_dir, default_cache_dir())
+        except ValueError as exc:
+            raise UsageError(f"argument {str(exc).replace('`--tensorboard`', '--tensorboard')}") from exc
     strategy = _strategy(args)
     from .figures import plots_config, regenerate_plots
 
@@ -174,9 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vae-course``."""
     parser = _Parser(prog="vae-course", description="Run the course notebooks or regenerate the README figures.")
     parser.add_argument("--traceback", action="store_true", help="on failure, show the full Python traceback")
+    traceback_too = _Parser(add_help=False)   # so that --traceback also works after the subcommand
+    traceback_too.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     mode_help = f"full (what readers see) or smoke (tiny); default: ${MODE_ENV}, else full"
-    run = sub.add_parser("run-notebooks", help="execute the course notebooks and save them with their outputs")
+    run = sub.add_parser("run-notebooks", parents=[traceback_too], help="execute the course notebooks and save them with their outputs")
     run.add_argument("notebooks", nargs="*", help="notebooks to run (default: all of notebooks/NN_*.ipynb)")
     run.add_argument("--mode", choices=MODES, default=None, help=mode_help)
     run.add_argument("--timeout", type=_int_type(1), default=None, help="seconds allowed per cell (default: none)")
@@ -185,11 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
     from .settings import PLOTS_EPOCHS
 
-    plots = sub.add_parser("plots", help="train (or load from the cache) a VAE and regenerate the README figures")
+    plots = sub.add_parser("plots", parents=[traceback_too], help="train (or load from the cache) a VAE and regenerate the README figures")
     plots.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
-    plots.add_argument("--latent-dim", type=_int_type(2), default=16,
+    plots.add_argument("--latent-dim", type=_int_type(2, MAX_LATENT_DIM), default=16,
                        help="latent dimensions, at least 2 (2 plots the latent directly, more go through t-SNE)")
-    plots.add_argument("--epochs", type=_int_type(1), default=PLOTS_EPOCHS, help="epochs in full mode (smoke mode caps them)")
+    plots.add_argument("--epochs", type=_int_type(1, MAX_EPOCHS), default=PLOTS_EPOCHS, help="epochs in full mode (smoke mode caps them)")
     plots.add_argument("--beta", type=_beta, default=1.0, help="weight of the KL term (finite, >= 0)")
     plots.add_argument("--seed", type=_int_type(0, MAX_SEED), default=42)
     plots.add_argument("--out", default=None,
@@ -201,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     plots.add_argument("--strategy", choices=STRATEGIES, default=None,
                        help="train with tf.distribute: mirrored (every GPU of this machine) or multi-worker "
                             "(several machines, described by $TF_CONFIG); default: one device")
-    plots.add_argument("--logical-cpus", type=_int_type(2), default=None, metavar="N",
+    plots.add_argument("--logical-cpus", type=_int_type(2, MAX_LOGICAL_CPUS), default=None, metavar="N",
                        help="with --strategy mirrored: split the CPU into N logical devices (to try it without GPUs)")
     plots.set_defaults(func=_plots)
     return parser
@@ -212,8 +251,60 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(lines) if lines else type(exc).__name__
 
 
+class _PipeSafe:
+    """``sys.stdout`` that goes quiet once its reader has gone (``vae-course plots | head -1``): the work goes on."""
+
+    def __init__(self, stream):
+        self.stream, self.closed_pipe = stream, False
+
+    def write(self, text):
+        if not self.closed_pipe:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._close()
+        return len(text)
+
+    def flush(self):
+        if not self.closed_pipe:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._close()
+
+    def _close(self):
+        self.closed_pipe = True
+        try:  # Python's own flush at exit must not fail either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+_INTERRUPTED = []  # set when SIGINT or SIGTERM arrived: whatever error follows is the interruption's
+
+
+def _interrupt(signum, frame):
+    _INTERRUPTED.append(signum)
+    if "vae_helpers.notebook" in sys.modules:
+        sys.modules["vae_helpers.notebook"].KERNEL_STOPPING.set()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vae-course`` console script."""
+    import signal
+
+    if not isinstance(sys.stdout, _PipeSafe):
+        sys.stdout = _PipeSafe(sys.stdout)
+    _INTERRUPTED.clear()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(signum, _interrupt)
+        except ValueError:  # not the main thread (a test calling main from another thread)
+            pass
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -227,11 +318,19 @@ def main(argv: list[str] | None = None) -> int:
         print("vae-course: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # one line for the user; --traceback for the developer
+        if _INTERRUPTED:  # an error raised while stopping (nbclient's clean-up, for example)
+            print("vae-course: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if args.traceback:
             raise
         message = _one_line(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {_one_line(exc)}"
         print(f"vae-course: error: {message} (run with --traceback for details)", file=sys.stderr)
         return EXIT_FAILED
+    except BaseException:  # asyncio's CancelledError, when an interruption reached nbclient's event loop
+        if not _INTERRUPTED:
+            raise
+        print("vae-course: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -101,6 +101,11 @@ def _sha256(path: str) -> str:
 
 def _check_keras_files(name: str) -> None:
     """Say clearly what is wrong with the cached files of ``name`` before Keras reads them."""
+    if "KERAS_HOME" in os.environ and not os.environ["KERAS_HOME"].strip():
+        raise DatasetUnavailableError(
+            f"KERAS_HOME is set but empty, so Keras would look for the {name!r} files in {keras_cache_dir()}. "
+            "Unset it (Keras then uses ~/.keras) or point it at the folder that holds datasets/."
+        )
     folder, intended = keras_cache_dir(), _intended_cache_dir()
     files = KERAS_FILES[name]
     present = [f for f in files if os.path.isfile(os.path.join(folder, f))]

@@ -28,10 +28,11 @@ import numpy as np
 
 from .checks import check_codes, check_int
 
-__all__ = ["DEFAULT_BINS", "discretize", "entropy", "gap_from_matrix", "mutual_information_gap",
+__all__ = ["DEFAULT_BINS", "MAX_ABS_LOG_VAR", "discretize", "entropy", "gap_from_matrix", "mutual_information_gap",
            "mutual_information_gap_q", "mutual_information_matrix", "mutual_information_matrix_q"]
 
 DEFAULT_BINS = 20  # disentanglement_lib's default for MIG
+MAX_ABS_LOG_VAR = 40.0  # |log variance| beyond which the Gaussian densities over- or underflow
 
 
 def _check_codes_and_factors(codes, factors) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +46,7 @@ def _check_codes_and_factors(codes, factors) -> tuple[np.ndarray, np.ndarray]:
 def discretize(codes, n_bins: int = DEFAULT_BINS) -> np.ndarray:
     """Each column of ``codes`` cut into ``n_bins`` equal-width bins over its range: integers ``(n, d)``."""
     codes = np.asarray(codes, dtype="float64")
-    n_bins = check_int("n_bins", n_bins, 2)
+    n_bins = check_int("n_bins", n_bins, 2, max(2, len(codes)))  # more bins than codes leaves most bins empty
     out = np.zeros(codes.shape, dtype="int64")
     for j in range(codes.shape[1]):
         lo, hi = codes[:, j].min(), codes[:, j].max()
@@ -105,6 +106,10 @@ def mutual_information_matrix_q(z_mean, z_log_var, factors, seed: int = 0) -> np
     z_log_var, _ = _check_codes_and_factors(z_log_var, factors)
     if z_log_var.shape != z_mean.shape:
         raise ValueError(f"`z_log_var` must have the shape of `z_mean` {z_mean.shape}. Received: {z_log_var.shape}")
+    if np.abs(z_log_var).max() > MAX_ABS_LOG_VAR:
+        raise ValueError(f"`z_log_var` must lie in [-{MAX_ABS_LOG_VAR}, {MAX_ABS_LOG_VAR}] (standard deviations from "
+                         f"{np.exp(-MAX_ABS_LOG_VAR / 2):.0e} to {np.exp(MAX_ABS_LOG_VAR / 2):.0e}), where the densities stay "
+                         f"finite. Received: z_log_var with values in [{z_log_var.min():g}, {z_log_var.max():g}]")
     z = z_mean + np.exp(0.5 * z_log_var) * np.random.default_rng(check_int("seed", seed, 0)).standard_normal(z_mean.shape)
     mi = np.zeros((z_mean.shape[1], factors.shape[1]))
     for j in range(z_mean.shape[1]):
@@ -123,6 +128,9 @@ def gap_from_matrix(mi, factors) -> tuple[float, np.ndarray]:
     mi, factors = np.asarray(mi, dtype="float64"), np.asarray(factors)
     if mi.ndim != 2 or mi.shape[0] < 2 or mi.shape[1] != factors.shape[1]:
         raise ValueError(f"`mi` must be (latent_dim >= 2, n_factors = {factors.shape[1]}). Received: mi.shape={mi.shape}")
+    if not np.all(np.isfinite(mi)) or mi.min() < 0:
+        raise ValueError("`mi` must hold finite, non-negative mutual information (nats). "
+                         f"Received: {int(np.sum(~np.isfinite(mi)))} NaN or infinite values, minimum {np.nanmin(mi):g}")
     h = np.array([entropy(factors[:, k]) for k in range(factors.shape[1])])
     if np.any(h == 0):
         raise ValueError(f"`factors` must vary: factor(s) {np.flatnonzero(h == 0).tolist()} take a single value")

@@ -35,12 +35,12 @@ MAX_SAMPLES_PER_STEP = 2**20  # z samples drawn per step (k * images); a larger 
 DECODER_BATCH = 2048          # z samples per decoder call
 
 
-def _check(vae, x, k: int, batch_size: int, seed: int) -> np.ndarray:
+def _check(vae, x, k: int, batch_size: int, seed: int, k_name: str = "k") -> np.ndarray:
     for name in ("encoder", "decoder"):
         if not hasattr(vae, name):
             raise ValueError(f"`vae` must have an `encoder` and a `decoder` (a vae_helpers VAE). Received: vae={vae!r}")
     check_unconditional("vae", vae)
-    check_int("k", k), check_int("batch_size", batch_size), check_seed("seed", seed)
+    check_int(k_name, k), check_int("batch_size", batch_size), check_seed("seed", seed)
     return check_images("x", x, tuple(int(s) for s in vae.encoder.input_shape[1:]))
 
 
@@ -80,9 +80,14 @@ def _clip01(p: np.ndarray) -> np.ndarray:
 
 def bernoulli_nll(x, probabilities) -> np.ndarray:
     """``-log p(x | probabilities)`` of each image in nats, summed over pixels (probabilities clipped to 1e-7)."""
-    x, p = np.asarray(x, dtype="float64"), _clip01(probabilities)
-    if x.shape != p.shape or x.ndim < 2:
+    x = check_images("x", x).astype("float64")
+    p = np.asarray(probabilities, dtype="float64")
+    if x.shape != p.shape:
         raise ValueError(f"`x` and `probabilities` must be batches of the same shape. Received: {x.shape} and {p.shape}")
+    if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+        raise ValueError("`probabilities` must be finite pixel probabilities in [0, 1]. "
+                         f"Received: values in [{np.nanmin(p):g}, {np.nanmax(p):g}]")
+    p = _clip01(p)
     return -_log_bernoulli(x, np.log(p) - np.log1p(-p))  # the logits of the clipped probabilities
 
 
@@ -114,7 +119,7 @@ def elbo_per_example(vae, x, n_samples: int = 1, batch_size: int = 500, seed: in
         batch_size: images per encoder call.
         seed: seed of the samples.
     """
-    x = _check(vae, x, n_samples, batch_size, seed)
+    x = _check(vae, x, n_samples, batch_size, seed, k_name="n_samples")
     rng = np.random.default_rng(seed)
     out = []
     for rows, sample_chunks in _chunks(len(x), n_samples, batch_size):

@@ -11,6 +11,7 @@ Training goes through :func:`vae_helpers.training.train_vae`, so a cached run is
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from .plotting import PLOTS_DIR, output_dir, plot_history, plot_images, save_fig
 from .settings import PLOTS_EPOCHS, RunSettings
 from .training import TrainConfig, TrainResult, train_vae
 
-__all__ = ["FIGURES", "FRAME_MS", "GIF_SAMPLES", "LAST_FRAME_MS", "PlotsReport", "TSNE_POINTS", "draw_plots", "gif_durations",
+__all__ = ["FIGURES", "FRAME_MS", "GIF_SAMPLES", "LAST_FRAME_MS", "PlotsReport", "TSNE_POINTS", "draw_plots", "gif_durations", "install_all",
            "latent_gif_frames", "plots_config", "regenerate_plots"]
 
 FIGURES = {"tsne": "tsne_animation-3.gif", "samples": "animation-3.gif", "loss": "VAE_Loss.png", "final": "VAE.png"}
@@ -95,8 +96,28 @@ def regenerate_plots(config: TrainConfig, out_dir: str | Path = PLOTS_DIR, retra
     out_dir = check_writable_folder("out_dir", out_dir)
     with tempfile.TemporaryDirectory(prefix="vae-course-plots-") as staging:
         report = draw_plots(config, Path(staging), retrain, verbose, progress, cache_dir, tensorboard_dir, strategy)
-        report.paths = [write_bytes_atomic(out_dir / p.name, p.read_bytes(), arg="out_dir") for p in report.paths]
+        report.paths = install_all(out_dir, report.paths)
     return report
+
+
+def install_all(out_dir: Path, files: list[Path]) -> list[Path]:
+    """Copy ``files`` into ``out_dir`` all or nothing: every copy is written first, then each is renamed into place.
+
+    A full disk fails while the copies are written, before any figure is replaced; the renames need no space.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path in files:
+            staged.append((write_bytes_atomic(out_dir / f".new-{path.name}", path.read_bytes(), arg="out_dir"),
+                           out_dir / path.name))
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, target in staged:
+        os.replace(tmp, target)
+    return [target for _, target in staged]
 
 
 def draw_plots(config: TrainConfig, out_dir: Path, retrain: bool = False, verbose: int = 1, progress: bool = True,

@@ -45,6 +45,15 @@ def salt_and_pepper(x, amount: float, seed: int = 0) -> np.ndarray:
     return out
 
 
+def _greyscale(arg: str, x) -> np.ndarray:
+    """``x`` checked as images in [0, 1] with one channel: these helpers filter and write 8-bit greyscale."""
+    x = check_images(arg, x)
+    if x.shape[-1] != 1:
+        raise ValueError(f"`{arg}` must be greyscale images (n, height, width, 1); these helpers filter and write "
+                         f"8-bit greyscale and would use channel 0 only. Received: {arg}.shape={x.shape}")
+    return x
+
+
 def _per_image(x: np.ndarray, filter_fn, **kwargs) -> np.ndarray:
     return np.stack([filter_fn(image[..., 0], **kwargs)[..., None] for image in x]).astype("float32")
 
@@ -53,15 +62,20 @@ def median_denoise(x, size: int) -> np.ndarray:
     """Median filter of ``size x size`` pixels applied to each image."""
     from scipy import ndimage
 
-    return _per_image(check_images("x", x), ndimage.median_filter, size=check_int("size", size), mode="nearest")
+    x = _greyscale("x", x)
+    size = check_int("size", size, 1, max(x.shape[1:3]))
+    return _per_image(x, ndimage.median_filter, size=size, mode="nearest")
 
 
 def gaussian_denoise(x, sigma: float) -> np.ndarray:
     """Gaussian blur of standard deviation ``sigma`` pixels applied to each image."""
     from scipy import ndimage
 
-    return _per_image(check_images("x", x), ndimage.gaussian_filter, sigma=check_number("sigma", sigma, strict=True),
-                      mode="nearest")
+    x = _greyscale("x", x)
+    sigma = check_number("sigma", sigma, strict=True)
+    if sigma > max(x.shape[1:3]):
+        raise ValueError(f"`sigma` must be at most the image size, {max(x.shape[1:3])} pixels. Received: sigma={sigma!r}")
+    return _per_image(x, ndimage.gaussian_filter, sigma=sigma, mode="nearest")
 
 
 def psnr(clean, estimate) -> np.ndarray:
@@ -84,6 +98,9 @@ def best_filter(noisy, clean, kind: str, params: Sequence[float]) -> tuple[float
     filters = {"median": median_denoise, "gaussian": gaussian_denoise}
     if kind not in filters:
         raise ValueError(f"`kind` must be one of median, gaussian. Received: kind={kind!r}")
+    if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
+        raise ValueError(f"`params` must be a sequence of values to try. Received: params={params!r}")
+    params = list(params)
     if len(params) == 0:
         raise ValueError("`params` must hold at least one value to try. Received: params=[]")
     scores = {p: float(psnr(clean, filters[kind](noisy, p)).mean()) for p in params}
@@ -99,7 +116,7 @@ def png_bits(x) -> np.ndarray:
     from PIL import Image
 
     sizes = []
-    for image in check_images("x", x):
+    for image in _greyscale("x", x):
         buffer = io.BytesIO()
         Image.fromarray(_to_uint8(image), mode="L").save(buffer, format="PNG", optimize=True)
         sizes.append(8 * buffer.tell())
@@ -115,7 +132,7 @@ def jpeg_roundtrip(x, quality: int) -> tuple[np.ndarray, np.ndarray]:
 
     quality = check_int("quality", quality, 1, 95)
     decoded, sizes = [], []
-    for image in check_images("x", x):
+    for image in _greyscale("x", x):
         buffer = io.BytesIO()
         Image.fromarray(_to_uint8(image), mode="L").save(buffer, format="JPEG", quality=quality)
         sizes.append(8 * buffer.tell())
@@ -131,7 +148,7 @@ def jpeg_curve(x, qualities: Sequence[int]) -> dict[str, np.ndarray]:
     """
     if len(qualities) == 0:
         raise ValueError("`qualities` must hold at least one JPEG quality in [1, 95]. Received: qualities=[]")
-    x = check_images("x", x)
+    x = _greyscale("x", x)
     bits, quality_db = [], []
     for q in qualities:
         decoded, sizes = jpeg_roundtrip(x, q)

@@ -8,9 +8,11 @@ policy of :mod:`vae_helpers.tf_startup`: the known start-up lines only, never a 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -78,6 +80,7 @@ def execute_notebook(path: str | Path, mode: str = "full", timeout: int | None =
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"`path` must be an existing notebook. Received: path={str(path)!r}")
+    before = _fingerprint(path)
     nb = nbformat.read(path, as_version=4)
     old_env = {k: os.environ.get(k) for k in (MODE_ENV, "TF_CPP_MIN_LOG_LEVEL")}
     os.environ[MODE_ENV] = mode  # inherited by the kernel
@@ -86,7 +89,13 @@ def execute_notebook(path: str | Path, mode: str = "full", timeout: int | None =
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
-        client.execute()
+        with _kernel_stderr_filtered() as stderr:
+            try:
+                client.execute(stderr=stderr)
+            except AssertionError:
+                if client.km is None:  # nbclient stopped the kernel on Ctrl-C or SIGTERM, then failed its own clean-up
+                    raise KeyboardInterrupt from None
+                raise
     finally:
         for key, value in old_env.items():
             if value is None:
@@ -97,8 +106,64 @@ def execute_notebook(path: str | Path, mode: str = "full", timeout: int | None =
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [nbformat.from_dict(o) for o in strip_tf_logs(coalesce_progress(cell.outputs))]
-    nbformat.write(nb, path)
+    from .plotting import write_bytes_atomic
+
+    if _fingerprint(path) != before:  # saved from JupyterLab while it ran: the learner's edit wins
+        copy = path.with_name(f"{path.stem}.executed.ipynb")
+        write_bytes_atomic(copy, nbformat.writes(nb).encode() + b"\n", arg="path")
+        raise RuntimeError(f"{path.name} was changed on disk while it ran (saved from an editor?): it was left as "
+                           f"it is, and the executed copy was written to {copy}")
+    write_bytes_atomic(path, nbformat.writes(nb).encode() + b"\n", arg="path")
     return elapsed
+
+
+def _fingerprint(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+KERNEL_STOPPING = threading.Event()  # set on Ctrl-C or SIGTERM: the kernel's tracebacks while it stops are noise
+_KERNEL_NOISE = re.compile(r"Kernel is running over TCP without encryption")
+_HANDLER_ERROR = re.compile(r"^\[IPKernelApp\] ERROR \| Exception in message handler:")
+
+
+@contextlib.contextmanager
+def _kernel_stderr_filtered():
+    """A pipe for the kernel's stderr that forwards every line but ipykernel's TCP warning (a local kernel)."""
+    import sys
+
+    read_fd, write_fd = os.pipe()
+
+    def emit(text):
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def forward():
+        block: list[str] = []  # an "Exception in message handler" report, held until its last line
+        with os.fdopen(read_fd, "r", errors="replace") as lines:
+            for line in lines:
+                if KERNEL_STOPPING.is_set():
+                    continue
+                if block:
+                    block.append(line)
+                    if not line.startswith((" ", "Traceback", "\t")):  # the report's last line: the exception
+                        if not line.startswith("zmq.error."):  # a closed socket after a timeout: noise
+                            emit("".join(block))
+                        block = []
+                elif _HANDLER_ERROR.search(line):
+                    block = [line]
+                elif not _KERNEL_NOISE.search(line):
+                    emit(line)
+            if block:
+                emit("".join(block))
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+    try:
+        yield write_fd
+    finally:
+        os.close(write_fd)
+        thread.join(timeout=5)
 
 
 def _is_shown_source(cell) -> bool:
@@ -126,8 +191,10 @@ def refresh_shown_sources(path: str | Path, timeout: int | None = 600) -> list[i
         return []
     runner = nbformat.v4.new_notebook(metadata=nb.metadata)
     runner.cells = [nbformat.from_dict(dict(nb.cells[i])) for i in [code[0], *shown]]
-    NotebookClient(runner, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    client = NotebookClient(runner, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    with _kernel_stderr_filtered() as stderr:
+        client.execute(stderr=stderr)
     for i, cell in zip(shown, runner.cells[1:]):
         nb.cells[i].outputs = [nbformat.from_dict(o) for o in strip_tf_logs(coalesce_progress(cell.outputs))]
     nbformat.write(nb, path)

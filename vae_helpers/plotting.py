@@ -5,6 +5,7 @@ Each function returns the matplotlib Figure; :func:`save_fig` is the one place f
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tempfile
@@ -59,9 +60,10 @@ def write_bytes_atomic(path: Path, data: bytes, arg: str = "path") -> Path:
     check_writable_folder(arg, path.parent, file=path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        tag = hashlib.sha256(path.name.encode()).hexdigest()[:8]   # short: a 250-character name must still fit
+        for stale in path.parent.glob(f".partial-{tag}-*.tmp"):
             stale.unlink(missing_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp = path.with_name(f".partial-{tag}-{uuid.uuid4().hex[:8]}.tmp")
         try:
             tmp.write_bytes(data)
             os.replace(tmp, path)

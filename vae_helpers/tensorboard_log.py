@@ -58,6 +58,10 @@ class RunWriter:
 
     def __init__(self, run_dir: str | Path, fresh: bool = True):
         self.run_dir = Path(run_dir)
+        if self.run_dir.is_symlink() or (self.run_dir.exists() and not self.run_dir.is_dir()):
+            raise ValueError(f"`run_dir` must be a folder (or not exist yet), but {str(self.run_dir)!r} is a "
+                             f"{'symbolic link' if self.run_dir.is_symlink() else 'file'}; remove it or choose another "
+                             f"TensorBoard folder. Received: run_dir={str(self.run_dir)!r}")
         if fresh and self.run_dir.exists():  # a rerun replaces the run instead of appending a second curve
             shutil.rmtree(self.run_dir)
         self.writers = {split: tf.summary.create_file_writer(str(self.run_dir / split)) for split in SPLITS}

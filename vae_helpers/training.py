@@ -13,14 +13,15 @@ import dataclasses
 import importlib
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .cache import Trained, default_cache_dir, key_digest, library_versions, load_or_train
+from .cache import CACHE_ENV, Trained, check_apart, default_cache_dir, key_digest, library_versions, load_or_train
 from .callbacks import EpochTimer, LatentSnapshots, SampleSnapshots, StopOnNaN, progress_callbacks
-from .checks import check_int, check_number, check_seed, check_writable_folder
+from .checks import check_even_batches, check_int, check_number, check_seed, check_writable_folder
 from .data import DATASETS, Dataset, load_dataset, only_class
 from .models import DENSE_UNITS
 from .tf_startup import keras, tf
@@ -254,11 +255,17 @@ def train_vae(config: TrainConfig, cache_dir: str | Path | None = None, retrain:
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise ValueError("`strategy` must be a tf.distribute.Strategy, such as tf.distribute.MirroredStrategy(), "
                          f"or None. Received: strategy={strategy!r}")
-    cache_dir = check_writable_folder("cache_dir", default_cache_dir() if cache_dir is None else cache_dir)
-    run_dir = None if tensorboard_dir is None else check_writable_folder("tensorboard_dir", tensorboard_dir) / config.key()
+    cache_dir = check_writable_folder("cache_dir" if cache_dir is not None or not os.environ.get(CACHE_ENV) else f"${CACHE_ENV}",
+                                      default_cache_dir() if cache_dir is None else cache_dir, writable=False)
+    run_dir = None
+    if tensorboard_dir is not None:
+        run_dir = check_writable_folder("tensorboard_dir", tensorboard_dir) / config.key()
+        check_apart("tensorboard_dir", tensorboard_dir, cache_dir)
     ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
     if config.normal_class is not None:
         ds = only_class(ds, config.normal_class)
+    if strategy is not None:
+        check_even_batches(config.batch_size, len(ds.x_train), len(ds.x_test), strategy.num_replicas_in_sync)
 
     def train(model):
         extra = list(callbacks or [])
