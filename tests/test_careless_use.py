@@ -87,7 +87,7 @@ def test_mutual_information_inputs_that_gave_nan_or_zero():
         disentanglement.gap_from_matrix(np.array([[-1.0], [0.1]]), factors)
     with pytest.raises(ValueError, match=r"`z_log_var` must lie in \[-40.0, 40.0\]"):
         disentanglement.mutual_information_gap_q(codes, np.full((20, 2), 800.0), factors)
-    with pytest.raises(ValueError, match=r"`n_bins` must be an integer in \[2, 20\]. Received: n_bins=10000000"):
+    with pytest.raises(ValueError, match=r"`n_bins` must be an integer in \[2, 1000\]. Received: n_bins=10000000"):
         disentanglement.mutual_information_gap(codes, factors, n_bins=10_000_000)
 
 
@@ -238,12 +238,10 @@ def test_a_save_killed_midway_leaves_a_folder_that_the_next_save_removes(tmp_pat
 def test_batches_that_do_not_split_between_replicas_are_refused_with_advice():
     from vae_helpers.checks import check_even_batches
 
-    check_even_batches(128, 60_000, 10_000, 1)                   # one device: anything goes
-    check_even_batches(128, 60_000, 10_000, 2)                   # 96 and 16 images in the last batches: even
+    check_even_batches(128, 1)                                   # one device: anything goes
+    check_even_batches(128, 2)
     with pytest.raises(ValueError, match=r"`batch_size` must be a multiple of the 3 replicas .*try 126 or 129"):
-        check_even_batches(128, 60_000, 10_000, 3)
-    with pytest.raises(ValueError, match=r"The last batch of the 10,000 test images holds 46.*pass `n_test=9999`"):
-        check_even_batches(126, 60_000, 10_000, 3)
+        check_even_batches(128, 3)
 
 
 def _notebook(path, *sources):

@@ -28,10 +28,11 @@ import numpy as np
 
 from .checks import check_codes, check_int
 
-__all__ = ["DEFAULT_BINS", "MAX_ABS_LOG_VAR", "discretize", "entropy", "gap_from_matrix", "mutual_information_gap",
+__all__ = ["DEFAULT_BINS", "MAX_ABS_LOG_VAR", "MAX_BINS", "discretize", "entropy", "gap_from_matrix", "mutual_information_gap",
            "mutual_information_gap_q", "mutual_information_matrix", "mutual_information_matrix_q"]
 
 DEFAULT_BINS = 20  # disentanglement_lib's default for MIG
+MAX_BINS = 1000  # far more bins than codes puts each code in a bin of its own: every dimension then looks informative
 MAX_ABS_LOG_VAR = 40.0  # |log variance| beyond which the Gaussian densities over- or underflow
 
 
@@ -46,7 +47,7 @@ def _check_codes_and_factors(codes, factors) -> tuple[np.ndarray, np.ndarray]:
 def discretize(codes, n_bins: int = DEFAULT_BINS) -> np.ndarray:
     """Each column of ``codes`` cut into ``n_bins`` equal-width bins over its range: integers ``(n, d)``."""
     codes = np.asarray(codes, dtype="float64")
-    n_bins = check_int("n_bins", n_bins, 2, max(2, len(codes)))  # more bins than codes leaves most bins empty
+    n_bins = check_int("n_bins", n_bins, 2, MAX_BINS)
     out = np.zeros(codes.shape, dtype="int64")
     for j in range(codes.shape[1]):
         lo, hi = codes[:, j].min(), codes[:, j].max()
@@ -128,13 +129,13 @@ def gap_from_matrix(mi, factors) -> tuple[float, np.ndarray]:
     mi, factors = np.asarray(mi, dtype="float64"), np.asarray(factors)
     if mi.ndim != 2 or mi.shape[0] < 2 or mi.shape[1] != factors.shape[1]:
         raise ValueError(f"`mi` must be (latent_dim >= 2, n_factors = {factors.shape[1]}). Received: mi.shape={mi.shape}")
-    if not np.all(np.isfinite(mi)) or mi.min() < 0:
+    if not np.all(np.isfinite(mi)) or mi.min() < -1e-9:  # rounding can leave -1e-16 in an exact estimate
         raise ValueError("`mi` must hold finite, non-negative mutual information (nats). "
                          f"Received: {int(np.sum(~np.isfinite(mi)))} NaN or infinite values, minimum {np.nanmin(mi):g}")
     h = np.array([entropy(factors[:, k]) for k in range(factors.shape[1])])
     if np.any(h == 0):
         raise ValueError(f"`factors` must vary: factor(s) {np.flatnonzero(h == 0).tolist()} take a single value")
-    top2 = np.sort(mi, axis=0)[-2:]
+    top2 = np.sort(np.maximum(mi, 0.0), axis=0)[-2:]
     gaps = (top2[1] - top2[0]) / h
     return float(gaps.mean()), gaps
 

@@ -265,7 +265,7 @@ def train_vae(config: TrainConfig, cache_dir: str | Path | None = None, retrain:
     if config.normal_class is not None:
         ds = only_class(ds, config.normal_class)
     if strategy is not None:
-        check_even_batches(config.batch_size, len(ds.x_train), len(ds.x_test), strategy.num_replicas_in_sync)
+        check_even_batches(config.batch_size, strategy.num_replicas_in_sync)
 
     def train(model):
         extra = list(callbacks or [])
