@@ -280,7 +280,7 @@ def _run_notebooks_cli(path, *options, signal_after=None):
     exe = shutil.which("vae-course", path=os.path.dirname(sys.executable))
     proc = subprocess.Popen([exe, "run-notebooks", "--mode", "smoke", *options, str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if signal_after is not None:
+    if signal_after is not None:  # once the first cell has started
         deadline = time.time() + 120
         while not path.with_name("started").exists() and time.time() < deadline:
             time.sleep(0.2)
@@ -297,6 +297,7 @@ def test_run_notebooks_timeout_and_sigterm_end_in_one_line_and_keep_the_notebook
     assert code == 1 and err.strip().splitlines() == [
         "vae-course: error: slow.ipynb: a cell ran longer than --timeout 2 s; the notebook file was not changed "
         "(run with --traceback for details)"], err
+    (tmp_path / "started").unlink()
     code, out, err = _run_notebooks_cli(path, signal_after=1)
     assert code == 130 and err.strip().splitlines() == ["vae-course: interrupted"], err
     assert path.read_bytes() == before

@@ -8,6 +8,7 @@ policy of :mod:`vae_helpers.tf_startup`: the known start-up lines only, never a 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import os
@@ -96,6 +97,8 @@ def execute_notebook(path: str | Path, mode: str = "full", timeout: int | None =
                 if client.km is None:  # nbclient stopped the kernel on Ctrl-C or SIGTERM, then failed its own clean-up
                     raise KeyboardInterrupt from None
                 raise
+            except asyncio.CancelledError:  # Ctrl-C or SIGTERM while the kernel was starting
+                raise KeyboardInterrupt from None
     finally:
         for key, value in old_env.items():
             if value is None:
