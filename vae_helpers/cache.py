@@ -27,7 +27,7 @@ import numpy as np
 
 __all__ = ["CACHE_ENV", "CacheNotWritableError", "CacheWarning", "HISTORY_FILE", "META_FILE", "SNAPSHOTS_FILE",
            "Trained", "WEIGHTS_FILE", "check_apart", "check_cache_writable", "default_cache_dir", "key_digest", "library_versions",
-           "load_or_train", "save_entry", "save_entry_or_warn", "verify_entry"]
+           "load_or_train", "resolve_cache_dir", "save_entry", "save_entry_or_warn", "verify_entry"]
 
 CACHE_ENV = "VAE_COURSE_CACHE"
 WEIGHTS_FILE, HISTORY_FILE, META_FILE = "vae.weights.h5", "history.json", "meta.json"
@@ -71,6 +71,17 @@ def key_digest(key_material: dict) -> str:
 def default_cache_dir() -> Path:
     """``$VAE_COURSE_CACHE`` if set, else ``~/.cache/vae-course/models``."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vae-course" / "models")
+
+
+def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
+    """``cache_dir``, or :func:`default_cache_dir` when None, checked to be a folder path (it may be read-only).
+
+    Errors name ``$VAE_COURSE_CACHE`` when that is where the folder came from.
+    """
+    from .checks import check_writable_folder
+
+    arg = f"${CACHE_ENV}" if cache_dir is None and os.environ.get(CACHE_ENV) else "cache_dir"
+    return check_writable_folder(arg, default_cache_dir() if cache_dir is None else cache_dir, writable=False)
 
 
 def _sha256(path: Path) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import default_cache_dir, key_digest, library_versions, load_or_train
-from .checks import check_images, check_int, check_labels, check_seed, check_writable_folder
+from .cache import key_digest, library_versions, load_or_train, resolve_cache_dir
+from .checks import check_images, check_int, check_labels, check_seed
 from .data import DATASETS, load_dataset
 from .models import run_batched
 from .tf_startup import keras
@@ -101,7 +101,7 @@ def train_classifier(config: ClassifierConfig = ClassifierConfig(), cache_dir: s
     """Train the classifier for ``config``, or load it from the model cache; report its test accuracy."""
     if not isinstance(config, ClassifierConfig):
         raise TypeError(f"`config` must be a ClassifierConfig. Received: config={config!r}")
-    cache_dir = check_writable_folder("cache_dir", default_cache_dir() if cache_dir is None else cache_dir, writable=False)
+    cache_dir = resolve_cache_dir(cache_dir)
     ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
 
     def train(model):

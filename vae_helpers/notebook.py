@@ -75,7 +75,6 @@ def execute_notebook(path: str | Path, mode: str = "full", timeout: int | None =
     :func:`strip_tf_logs`; nothing else is changed.
     """
     import nbformat
-    from nbclient import NotebookClient
 
     get_settings(mode)  # validates `mode`
     path = Path(path)
@@ -88,17 +87,7 @@ def execute_notebook(path: str | Path, mode: str = "full", timeout: int | None =
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
-        with _kernel_stderr_filtered() as stderr:
-            try:
-                client.execute(stderr=stderr)
-            except AssertionError:
-                if client.km is None:  # nbclient stopped the kernel on Ctrl-C or SIGTERM, then failed its own clean-up
-                    raise KeyboardInterrupt from None
-                raise
-            except asyncio.CancelledError:  # Ctrl-C or SIGTERM while the kernel was starting
-                raise KeyboardInterrupt from None
+        _run_kernel(nb, path.parent, timeout)
     finally:
         for key, value in old_env.items():
             if value is None:
@@ -118,6 +107,22 @@ def execute_notebook(path: str | Path, mode: str = "full", timeout: int | None =
                            f"it is, and the executed copy was written to {copy}")
     write_bytes_atomic(path, nbformat.writes(nb).encode() + b"\n", arg="path")
     return elapsed
+
+
+def _run_kernel(nb, folder: Path, timeout: int | None) -> None:
+    """Execute ``nb`` in a fresh kernel started in ``folder``; Ctrl-C or SIGTERM comes out as KeyboardInterrupt."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    with _kernel_stderr_filtered() as stderr:
+        try:
+            client.execute(stderr=stderr)
+        except AssertionError:
+            if client.km is None:  # nbclient stopped the kernel on Ctrl-C or SIGTERM, then failed its own clean-up
+                raise KeyboardInterrupt from None
+            raise
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM while the kernel was starting
+            raise KeyboardInterrupt from None
 
 
 def _fingerprint(path: Path) -> tuple[int, int]:
@@ -182,7 +187,6 @@ def refresh_shown_sources(path: str | Path, timeout: int | None = 600) -> list[i
     of the refreshed cells. Use :func:`execute_notebook` whenever a result may have changed.
     """
     import nbformat
-    from nbclient import NotebookClient
 
     path = Path(path)
     if not path.is_file():
@@ -194,10 +198,7 @@ def refresh_shown_sources(path: str | Path, timeout: int | None = 600) -> list[i
         return []
     runner = nbformat.v4.new_notebook(metadata=nb.metadata)
     runner.cells = [nbformat.from_dict(dict(nb.cells[i])) for i in [code[0], *shown]]
-    client = NotebookClient(runner, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    with _kernel_stderr_filtered() as stderr:
-        client.execute(stderr=stderr)
+    _run_kernel(runner, path.parent, timeout)
     for i, cell in zip(shown, runner.cells[1:]):
         nb.cells[i].outputs = [nbformat.from_dict(o) for o in strip_tf_logs(coalesce_progress(cell.outputs))]
     nbformat.write(nb, path)

@@ -13,13 +13,12 @@ import dataclasses
 import importlib
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .cache import CACHE_ENV, Trained, check_apart, default_cache_dir, key_digest, library_versions, load_or_train
+from .cache import Trained, check_apart, key_digest, library_versions, load_or_train, resolve_cache_dir
 from .callbacks import EpochTimer, LatentSnapshots, SampleSnapshots, StopOnNaN, progress_callbacks
 from .checks import check_even_batches, check_int, check_number, check_seed, check_writable_folder
 from .data import DATASETS, Dataset, load_dataset, only_class
@@ -255,8 +254,7 @@ def train_vae(config: TrainConfig, cache_dir: str | Path | None = None, retrain:
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise ValueError("`strategy` must be a tf.distribute.Strategy, such as tf.distribute.MirroredStrategy(), "
                          f"or None. Received: strategy={strategy!r}")
-    cache_dir = check_writable_folder("cache_dir" if cache_dir is not None or not os.environ.get(CACHE_ENV) else f"${CACHE_ENV}",
-                                      default_cache_dir() if cache_dir is None else cache_dir, writable=False)
+    cache_dir = resolve_cache_dir(cache_dir)
     run_dir = None
     if tensorboard_dir is not None:
         run_dir = check_writable_folder("tensorboard_dir", tensorboard_dir) / config.key()
