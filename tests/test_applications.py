@@ -216,7 +216,7 @@ def test_spatial_code_autoencoder_and_its_checks():
     assert model.encode(x).shape == (5, 2, 2, 3) and model.reconstruct(x).shape == x.shape
     with pytest.raises(ValueError, match=r"`z` must be a finite numeric array of shape \(n, 2, 2, 3\)"):
         model.decode(np.zeros((5, 12)))
-    with pytest.raises(ValueError, match=r"`dense_units` must be a positive integer"):
+    with pytest.raises(ValueError, match=r"`dense_units` must be an integer in \[1, 16384\]"):
         build_encoder((8, 8, 1), 3, (16, 32), dense_units=0, variational=True)
     assert build_spatial_decoder((8, 8, 1), 3, (16, 32)).input_shape == (None, 2, 2, 3)
     with pytest.raises(ValueError, match=r"`dense_units` must be"):

@@ -307,3 +307,42 @@ def test_run_notebooks_prints_no_kernel_transport_warning(tmp_path):
     path = _notebook(tmp_path / "ok.ipynb", "print(1 + 1)")
     code, out, err = _run_notebooks_cli(path)
     assert code == 0 and "wrote" in out and "without encryption" not in err and err == "", err
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: TrainConfig(latent_dim=10_000_000), r"`latent_dim` must be an integer in \[1, 1024\]"),
+    (lambda: TrainConfig(dense_units=10**9), r"`dense_units` must be an integer in \[1, 16384\]"),
+    (lambda: TrainConfig(filters=(32, 10**6)), r"`filters` must be an integer in \[1, 16384\]"),
+    (lambda: TrainConfig(batch_size=10**8), r"`batch_size` must be an integer in \[1, 65536\]"),
+    (lambda: TrainConfig(epochs=10**6), r"`epochs` must be an integer in \[1, 10000\]"),
+])
+def test_sizes_that_would_exhaust_memory_are_refused_in_the_config(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_the_shapes_grid_and_interpolations_are_bounded():
+    from vae_helpers import latent, shapes
+
+    with pytest.raises(ValueError, match=r"at most 100,000,000 pixels in all, but size=512.* make 1,610,612,736"):
+        shapes.make_shapes(size=512)
+    with pytest.raises(ValueError, match=r"`n_positions` must be an integer in \[1, 1024\]"):
+        shapes.make_shapes(n_positions=10**6)
+    with pytest.raises(ValueError, match=r"`steps` must be an integer in \[2, 10000\]. Received: steps=100000000"):
+        latent.lerp(np.zeros(2), np.ones(2), 10**8)
+
+
+def test_a_million_conditional_samples_are_refused_before_any_work():
+    from vae_helpers.conditional import build_conditional_vae
+
+    cvae = build_conditional_vae((8, 8, 1), n_classes=10, latent_dim=2, filters=(8,), dense_units=16)
+    with pytest.raises(ValueError, match=r"`len\(labels\)` must be an integer in \[1, 100000\]. Received: len\(labels\)=1000000"):
+        cvae.sample(np.zeros(10**6, dtype=int))
+    with pytest.raises(ValueError, match=r"`n` must be an integer in \[1, 100000\]"):
+        train_vae_free_vae().sample(10**6)
+
+
+def train_vae_free_vae():
+    from vae_helpers.vae import build_vae
+
+    return build_vae((8, 8, 1), latent_dim=2, filters=(8,), dense_units=16)

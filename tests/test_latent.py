@@ -141,7 +141,7 @@ def test_nearest_neighbours_finds_the_closest_codes_first():
     "call, match",
     [
         (lambda: latent.lerp(np.zeros(3), np.zeros(4), 5), r"`z1` must have the same size as `z0`. Received: z0.shape=\(3,\), z1.shape=\(4,\)"),
-        (lambda: latent.slerp(np.zeros(3), np.ones(3), 1), r"`steps` must be an integer >= 2. Received: steps=1"),
+        (lambda: latent.slerp(np.zeros(3), np.ones(3), 1), r"`steps` must be an integer in \[2, 10000\]. Received: steps=1"),
         (lambda: latent.lerp(np.zeros((2, 3)), np.zeros(3), 5), r"`z0` must be one latent code .*Received: z0.shape=\(2, 3\)"),
         (lambda: latent.pca_2d(np.zeros(5)), r"`z` must have shape \(n, latent_dim\).*Received: z.shape=\(5,\)"),
         (lambda: latent.pca_2d(np.zeros((5, 1))), r"`z` must have at least 2 columns"),
@@ -173,5 +173,5 @@ def test_interpolate_images_bad_input(vae):
         latent.interpolate_images(vae, x, x[None])
     with pytest.raises(ValueError, match=r"`method` must be 'linear' or 'spherical'. Received: method='cubic'"):
         latent.interpolate_images(vae, x, x, method="cubic")
-    with pytest.raises(ValueError, match=r"`steps` must be an integer >= 2. Received: steps=1"):
+    with pytest.raises(ValueError, match=r"`steps` must be an integer in \[2, 10000\]. Received: steps=1"):
         latent.interpolate_images(vae, x, x, steps=1)

@@ -57,13 +57,13 @@ def test_same_seed_gives_same_weights():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(input_shape=(28, 28, 1), latent_dim=0), r"`latent_dim` must be a positive integer. Received: latent_dim=0"),
+        (dict(input_shape=(28, 28, 1), latent_dim=0), r"`latent_dim` must be an integer in \[1, 1024\]. Received: latent_dim=0"),
         (dict(input_shape=(28, 28, 1), latent_dim=2.0), r"Received: latent_dim=2.0"),
         (dict(input_shape=(28, 28), latent_dim=2), r"`input_shape` must be \(height, width, channels\).*Received: input_shape=\(28, 28\)"),
         (dict(input_shape=(30, 30, 1), latent_dim=2), r"divisible by 4.*Received: input_shape=\(30, 30, 1\)"),
         (dict(input_shape=(28, 28, 1), latent_dim=2, filters=()), r"`filters` must be a non-empty sequence"),
         (dict(input_shape=(28, 28, 1), latent_dim=2, filters=(32, -1)), r"Received: filters=\(32, -1\)"),
-        (dict(input_shape=(28, 28, 1), latent_dim=2, dense_units=-1), r"`dense_units` must be a positive integer"),
+        (dict(input_shape=(28, 28, 1), latent_dim=2, dense_units=-1), r"`dense_units` must be an integer in \[1, 16384\]"),
     ],
 )
 def test_encoder_bad_input(kwargs, match):

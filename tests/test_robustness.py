@@ -18,7 +18,7 @@ from vae_helpers.data import DatasetUnavailableError, load_dataset
 from vae_helpers.plotting import save_fig
 from vae_helpers.cache import CacheNotWritableError, CacheWarning
 from vae_helpers.training import TrainConfig, train_vae
-from vae_helpers.vae import VAE, build_vae
+from vae_helpers.vae import build_vae
 
 TINY = TrainConfig(dataset="digits", latent_dim=2, epochs=1, batch_size=64, n_train=128, n_test=32, seed=5)
 
@@ -95,9 +95,9 @@ def test_empty_cache_dir_is_refused(monkeypatch):
 
 
 def test_a_failed_save_still_returns_the_trained_model(tmp_path, monkeypatch):
-    def full_disk(self, path, *args, **kwargs):
+    def full_disk(model, path):
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(VAE, "save_weights", full_disk)
+    monkeypatch.setattr(cache, "_write_weights", full_disk)
     with pytest.warns(CacheWarning, match="could not be saved in the cache .*No space left.*it is returned"):
         result = train_vae(TINY, cache_dir=tmp_path, verbose=0)
     assert not result.from_cache and result.path is None

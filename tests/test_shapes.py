@@ -53,9 +53,9 @@ def test_deterministic_and_loadable_as_a_dataset(grid):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"size": 8}, r"`size` must be an integer >= 16. Received: size=8"),
-    ({"n_scales": 0}, r"`n_scales` must be a positive integer"),
-    ({"n_positions": 2.0}, r"`n_positions` must be a positive integer. Received: n_positions=2.0"),
+    ({"size": 8}, r"`size` must be an integer in \[16, 1024\]. Received: size=8"),
+    ({"n_scales": 0}, r"`n_scales` must be an integer in \[1, 1024\]"),
+    ({"n_positions": 2.0}, r"`n_positions` must be an integer in \[1, 1024\]. Received: n_positions=2.0"),
     ({"n_positions": 30}, r"`n_positions` must be at most 16 for size 32, so that every shape stays on the canvas"),
 ])
 def test_bad_arguments(kwargs, match):

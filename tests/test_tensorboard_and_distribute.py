@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
+from net_utils import free_ports
 
 from vae_helpers.tensorboard_log import IMAGE_TAG, read_run, tile, write_history
 from vae_helpers.tensorboard_log import TENSORBOARD_SAMPLES
@@ -87,7 +89,8 @@ def test_write_history_and_tile_check_their_input(tmp_path):
         tile(np.zeros((4, 4)))
     grid = tile(np.ones((3, 2, 2, 1), dtype="uint8"), n_cols=2)
     assert grid.shape == (4, 4, 1) and grid[2:, 2:].sum() == 0 and grid[:2].all()
-    run = read_run(write_history(tmp_path / "r", {"loss": [3.0, 2.0], "val_loss": [4.0], "epoch_seconds": [1, 1]}))
+    assert write_history(tmp_path / "r", {"loss": [3.0, 2.0], "val_loss": [4.0], "epoch_seconds": [1, 1]}) is None
+    run = read_run(tmp_path / "r")
     assert run["train"] == {"loss": [(1, 3.0), (2, 2.0)]} and run["validation"] == {"loss": [(1, 4.0)]}
 
 
@@ -147,7 +150,9 @@ def test_mirrored_strategy_on_two_logical_cpus_from_the_command_line_matches_one
 
 
 MULTI_WORKER = textwrap.dedent("""
-    import json, sys
+    import json, os, sys
+    from vae_helpers import cli
+    cli._wait_for_cluster(json.loads(os.environ["TF_CONFIG"]), 120)   # what --strategy multi-worker does first
     from vae_helpers.tf_startup import tf
     from vae_helpers.training import TrainConfig, train_vae
     strategy = tf.distribute.MultiWorkerMirroredStrategy()   # the cluster comes from $TF_CONFIG
@@ -158,25 +163,15 @@ MULTI_WORKER = textwrap.dedent("""
 """)
 
 
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
 
 def test_multi_worker_strategy_with_two_local_workers_matches_one_device(tmp_path):
     """Two processes on this machine, described by $TF_CONFIG, as two machines would be."""
     config = TrainConfig(dataset="digits", latent_dim=2, epochs=3, batch_size=64, n_train=512, n_test=128, seed=11)
     one = train_vae(config, cache_dir=tmp_path / "one", verbose=0)
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    workers = [f"localhost:{port}" for port in free_ports(2)]
     procs = []
-    for index in range(2):
+    for index in range(2):   # the second worker starts later, as on another machine
+        time.sleep(3 * index)
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2"}
         procs.append(subprocess.Popen(

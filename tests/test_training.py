@@ -94,8 +94,8 @@ def test_nan_loss_stops_training_with_a_clear_message():
     "kwargs, match",
     [
         (dict(dataset="cifar"), r"`dataset` must be one of mnist, fashion_mnist, digits, binarized_mnist, shapes. Received: dataset='cifar'"),
-        (dict(latent_dim=0), r"`latent_dim` must be a positive integer. Received: latent_dim=0"),
-        (dict(epochs=1.5), r"`epochs` must be a positive integer"),
+        (dict(latent_dim=0), r"`latent_dim` must be an integer in \[1, 1024\]. Received: latent_dim=0"),
+        (dict(epochs=1.5), r"`epochs` must be an integer in \[1, 10000\]"),
         (dict(beta=-0.1), r"`beta` must be a finite non-negative number. Received: beta=-0.1"),
         (dict(beta=float("inf")), r"`beta` must be a finite non-negative number. Received: beta=inf"),
         (dict(free_bits=-1.0), r"`free_bits` must be a finite non-negative number. Received: free_bits=-1.0"),

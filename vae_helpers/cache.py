@@ -11,8 +11,10 @@ hidden temporary folder and moved into place in one step, so a crash never leave
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -25,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CACHE_ENV", "CacheNotWritableError", "CacheWarning", "HISTORY_FILE", "META_FILE", "SNAPSHOTS_FILE",
-           "Trained", "WEIGHTS_FILE", "check_apart", "check_cache_writable", "default_cache_dir", "key_digest", "library_versions",
-           "load_or_train", "resolve_cache_dir", "save_entry", "save_entry_or_warn", "verify_entry"]
+__all__ = ["CACHE_ENV", "CacheNotWritableError", "CacheWarning", "HISTORY_FILE", "META_FILE", "NotEnoughSpaceError",
+           "SNAPSHOTS_FILE", "Trained", "WEIGHTS_FILE", "check_apart", "check_cache_writable", "check_free_space",
+           "default_cache_dir", "entry_bytes", "key_digest", "library_versions", "load_or_train", "resolve_cache_dir",
+           "save_entry", "save_entry_or_warn", "verify_entry"]
 
 CACHE_ENV = "VAE_COURSE_CACHE"
 WEIGHTS_FILE, HISTORY_FILE, META_FILE = "vae.weights.h5", "history.json", "meta.json"
@@ -147,14 +150,61 @@ def _remove_stale_saves(entry: Path) -> None:
             pass
 
 
+class NotEnoughSpaceError(OSError):
+    """The cache's disk has less free space than an entry needs (found before anything is written)."""
+
+
+def entry_bytes(model, history: dict, snapshots: dict | None = None) -> int:
+    """About how many bytes an entry of ``model`` takes: its and its optimizer's variables, history and snapshots."""
+    variables = list(model.variables) + list(getattr(getattr(model, "optimizer", None), "variables", []) or [])
+    n = sum(int(np.prod(v.shape)) * np.dtype(getattr(v.dtype, "name", v.dtype)).itemsize for v in variables)
+    n += sum(np.asarray(a).nbytes for a in (snapshots or {}).values()) + len(json.dumps(history))
+    return int(n * 1.1) + 256 * 1024   # HDF5's own structures, meta.json
+
+
+def check_free_space(folder: Path, needed: int) -> None:
+    """Raise :class:`NotEnoughSpaceError` unless ``folder``'s disk has ``needed`` bytes free.
+
+    HDF5 (under Keras's ``save_weights``) does not fail cleanly on a full disk: it leaves broken
+    objects whose clean-up can crash the interpreter at exit, so a save that cannot fit is not begun.
+    """
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise NotEnoughSpaceError(errno.ENOSPC, f"No space left on device: the entry needs about {needed / 1e6:.1f} MB "
+                                                f"and {free / 1e6:.1f} MB are free in {folder}")
+
+
+def _write_weights(model, path: Path) -> None:
+    """``model.save_weights(path)``, but HDF5 writes into memory and Python writes the file.
+
+    HDF5 does not fail cleanly on a full disk: the broken file it leaves open crashes the process
+    when HDF5 shuts down at exit (a segmentation fault after the run has finished). Written from
+    memory, a full disk is an ordinary ``OSError``. Keras's ``H5IOStore`` writes the same
+    ``.weights.h5`` format to a file or to ``io.BytesIO``; a Keras without it gets its own save
+    (after :func:`check_free_space`).
+    """
+    try:
+        from keras.src.saving.saving_lib import H5IOStore, _save_state
+    except ImportError:
+        model.save_weights(path)
+        return
+    memory = io.BytesIO()
+    store = H5IOStore(memory, mode="w")
+    _save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    store.close()
+    with open(path, "wb") as f:
+        f.write(memory.getbuffer())
+
+
 def save_entry(entry: Path, model, key_material: dict, history: dict, snapshots: dict | None = None) -> Path:
     """Write a cache entry into a hidden temporary folder, then move it into place in one step."""
     _remove_stale_saves(entry)
+    check_free_space(entry.parent, entry_bytes(model, history, snapshots))
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
     try:
         with warnings.catch_warnings():  # Keras's numpy-2 DeprecationWarning must not lose a finished training
             warnings.simplefilter("ignore", DeprecationWarning)   # under python -W error
-            model.save_weights(tmp / WEIGHTS_FILE)
+            _write_weights(model, tmp / WEIGHTS_FILE)
         (tmp / HISTORY_FILE).write_text(json.dumps(history, indent=1))
         files = [WEIGHTS_FILE, HISTORY_FILE]
         if snapshots is not None:
@@ -187,10 +237,17 @@ def save_entry_or_warn(entry: Path, model, key_material: dict, history: dict,
     try:
         return save_entry(entry, model, key_material, history, snapshots)
     except Exception as exc:  # a full disk, a vanished folder, an h5py error: the model in hand is still good
-        warnings.warn(f"The trained model could not be saved in the cache ({type(exc).__name__}: {exc}); "
+        warnings.warn(f"The trained model could not be saved in the cache ({type(exc).__name__}: {_reason(exc)}); "
                       f"it is returned but will be trained again next time. Cache entry: {entry}",
                       CacheWarning, stacklevel=3)
         return None
+
+
+def _reason(exc: Exception) -> str:
+    """One line: our own message, or the system's words for an errno (h5py's message runs over several lines)."""
+    if isinstance(exc, NotEnoughSpaceError) or not getattr(exc, "errno", None):
+        return " ".join(str(exc).split())[:300]
+    return f"[Errno {exc.errno}] {os.strerror(exc.errno)}"
 
 
 def load_or_train(entry: Path, key_material: dict, build: Callable[[], object],

@@ -13,11 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MAX_SEED", "assert_finite_spread", "check_code", "check_codes", "check_durations_ms", "check_epochs", "check_even_batches",
+__all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_LATENT_DIM", "MAX_PIXELS", "MAX_SAMPLES", "MAX_SEED", "MAX_STEPS",
+           "MAX_UNITS", "assert_finite_spread", "check_code", "check_codes", "check_durations_ms", "check_epochs", "check_even_batches",
            "check_frames", "check_images", "check_int", "check_labels", "check_number", "check_seed", "check_size_px",
            "check_unconditional", "check_writable_folder"]
 
 MAX_SEED = 2**32 - 1  # numpy's and Keras's seeds are unsigned 32-bit integers
+
+# Upper bounds on every size a user can type, so that a typo fails at once instead of exhausting
+# memory (or the afternoon). Each is far above what the course uses.
+MAX_LATENT_DIM = 1024        # latent dimensions
+MAX_UNITS = 16_384           # dense units of a layer, filters of a convolution
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_STEPS = 10_000           # codes on an interpolation or a traversal
+MAX_SAMPLES = 100_000        # images one sample() call decodes (100,000 MNIST images: 314 MB of float32)
+MAX_PIXELS = 100_000_000     # pixels of a generated data set (400 MB of float32)
 
 
 def check_int(arg: str, value: object, minimum: int = 1, maximum: int | None = None, or_none: bool = False) -> int | None:

@@ -11,16 +11,19 @@ import argparse
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
-from .checks import MAX_SEED
+from .checks import MAX_EPOCHS, MAX_LATENT_DIM, MAX_SEED
+from .cluster import MAX_CLUSTER_TIMEOUT_S
 from .settings import MODE_ENV, MODES
 
 __all__ = ["STRATEGIES", "UsageError", "build_parser", "main"]
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-MAX_LATENT_DIM, MAX_EPOCHS, MAX_LOGICAL_CPUS = 1024, 10_000, 64  # bounds on what a typed option may ask for
+MAX_LOGICAL_CPUS = 64  # bounds on what a typed option may ask for (the others are in checks)
 STRATEGIES = ("mirrored", "multi-worker")
+CLUSTER_TIMEOUT_S = 300  # default wait for the other workers of a multi-worker run
 
 
 class UsageError(Exception):
@@ -140,10 +143,13 @@ def _strategy(args: argparse.Namespace):
     if args.logical_cpus and args.strategy != "mirrored":
         raise UsageError("argument --logical-cpus: only with --strategy mirrored "
                          f"(received --strategy {args.strategy or 'none'})")
+    if args.cluster_timeout is not None and args.strategy != "multi-worker":
+        raise UsageError("argument --cluster-timeout: only with --strategy multi-worker "
+                         f"(received --strategy {args.strategy or 'none'})")
     if args.strategy is None:
         return None
     if args.strategy == "multi-worker":
-        _check_tf_config(os.environ.get("TF_CONFIG", ""))
+        _wait_for_cluster(_check_tf_config(os.environ.get("TF_CONFIG", "")), args.cluster_timeout or CLUSTER_TIMEOUT_S)
     from .tf_startup import tf
 
     devices = None
@@ -156,7 +162,21 @@ def _strategy(args: argparse.Namespace):
     return tf.distribute.MultiWorkerMirroredStrategy()    # the machines listed in $TF_CONFIG
 
 
-def _check_tf_config(text: str) -> None:
+def _wait_for_cluster(config: dict, timeout_s: int) -> None:
+    """Meet the other workers in Python (interruptible, with a timeout) before TensorFlow blocks until they join."""
+    from .cluster import parse_workers, wait_for_workers
+
+    try:
+        workers = parse_workers(config)
+    except ValueError as exc:
+        raise UsageError(f"argument --strategy multi-worker: {exc}") from None
+    print(f"waiting up to {timeout_s} s for the {len(workers.addresses)} workers in $TF_CONFIG "
+          f"(this is worker {workers.index}, {workers.own}; --cluster-timeout)", flush=True)
+    seconds = wait_for_workers(workers, timeout_s)
+    print(f"all {len(workers.addresses)} workers answered after {seconds:.1f} s", flush=True)
+
+
+def _check_tf_config(text: str) -> dict:
     """Refuse a ``$TF_CONFIG`` that is not JSON or names no cluster of at least two workers, before TensorFlow starts."""
     import json
 
@@ -172,6 +192,7 @@ def _check_tf_config(text: str) -> None:
             or task.get("type") != "worker" or task.get("index") not in range(len(workers)):
         raise UsageError("argument --strategy multi-worker: $TF_CONFIG must name at least two workers and this "
                          f"process's task (type worker, an index into them); received {text.strip()[:200]!r}; {advice}")
+    return config
 
 
 def _plots(args: argparse.Namespace) -> int:
@@ -200,10 +221,14 @@ def _plots(args: argparse.Namespace) -> int:
     report = regenerate_plots(config, out_dir=out_dir, retrain=args.retrain, verbose=settings.verbose,
                               tensorboard_dir=tensorboard_dir, strategy=strategy)
     print("loaded the trained model from the cache" if report.result.from_cache else
-          f"trained the model" + (f" and cached it in {report.result.path}" if report.result.path else " (not cached)"))
+          "trained the model" + (f" and cached it in {report.result.path}" if report.result.path else " (not cached)"))
     for path in report.paths:
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
+    if any(category.__name__ == "TensorBoardWarning" for category in _WARNED):
+        print("vae-course: error: the figures were written, but the TensorBoard run is incomplete (see the warning "
+              "above)", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 
@@ -242,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(several machines, described by $TF_CONFIG); default: one device")
     plots.add_argument("--logical-cpus", type=_int_type(2, MAX_LOGICAL_CPUS), default=None, metavar="N",
                        help="with --strategy mirrored: split the CPU into N logical devices (to try it without GPUs)")
+    plots.add_argument("--cluster-timeout", type=_int_type(1, MAX_CLUSTER_TIMEOUT_S), default=None, metavar="SECONDS",
+                       help=f"with --strategy multi-worker: how long to wait for every worker in $TF_CONFIG to answer "
+                            f"(default {CLUSTER_TIMEOUT_S})")
     plots.set_defaults(func=_plots)
     return parser
 
@@ -283,6 +311,15 @@ class _PipeSafe:
         return getattr(self.stream, name)
 
 
+_WARNED: list[type[Warning]] = []  # the categories of the warnings shown during this run
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _WARNED.append(category)
+    print(f"vae-course: warning: {_one_line(message) if isinstance(message, Exception) else message}",
+          file=sys.stderr, flush=True)
+
+
 _INTERRUPTED = []  # set when SIGINT or SIGTERM arrived: whatever error follows is the interruption's
 
 
@@ -300,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(sys.stdout, _PipeSafe):
         sys.stdout = _PipeSafe(sys.stdout)
     _INTERRUPTED.clear()
+    _WARNED.clear()
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
             signal.signal(signum, _interrupt)
@@ -308,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():   # one line each, as the errors are
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except UsageError as exc:
         if args.traceback:
             raise

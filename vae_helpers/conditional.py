@@ -18,7 +18,8 @@ from .base import CourseModel
 from .checks import check_codes, check_int, check_labels, check_number
 from .models import DENSE_UNITS, check_filters, check_image_shape, predict_images, run_batched
 from .tf_startup import keras
-from .vae import MAX_SAMPLES, VAE, Sampling, prior_sample, vae_losses
+from .checks import MAX_SAMPLES
+from .vae import VAE, Sampling, prior_sample, vae_losses
 
 __all__ = ["ConditionalVAE", "SUPPORTS", "build_conditional_decoder", "build_conditional_encoder",
            "build_conditional_vae", "build_from_config"]
@@ -140,8 +141,8 @@ class ConditionalVAE(CourseModel):
 
     def sample(self, labels, seed: int = 0) -> np.ndarray:
         """One new image of each requested class in ``labels``, from ``z ~ N(0, I)`` drawn with ``seed``."""
+        check_int("len(labels)", len(labels) if hasattr(labels, "__len__") else 0, 1, MAX_SAMPLES)  # before any work
         labels = check_labels("labels", labels, n_classes=self.n_classes)
-        check_int("len(labels)", len(labels), 1, MAX_SAMPLES)
         return self.decode(prior_sample(len(labels), self.latent_dim, seed), labels)
 
     def get_config(self):

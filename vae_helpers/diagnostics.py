@@ -66,7 +66,7 @@ def prior_cell_counts(z_mean, n_bins: int) -> np.ndarray:
     from scipy.stats import norm
 
     z = _as_codes("z_mean", z_mean, dim=2)
-    n_bins = check_int("n_bins", n_bins, 1)
+    n_bins = check_int("n_bins", n_bins, 1, 1000)   # a million cells at most
     cell = np.minimum((norm.cdf(z) * n_bins).astype(int), n_bins - 1)
     counts = np.zeros((n_bins, n_bins), dtype=int)
     np.add.at(counts, (n_bins - 1 - cell[:, 1], cell[:, 0]), 1)

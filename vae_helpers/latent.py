@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.linalg import orthogonal_procrustes
 
-from .checks import check_code, check_codes, check_images, check_int, check_labels, check_seed, check_unconditional
+from .checks import MAX_STEPS, check_code, check_codes, check_images, check_int, check_labels, check_seed, check_unconditional
 
 __all__ = ["EXACT_NEIGHBOURS_BELOW", "class_means", "interpolate_images", "latent_arithmetic", "lerp",
            "nearest_neighbours", "pca_2d", "procrustes_align", "slerp", "tsne_2d"]
@@ -112,7 +112,7 @@ def _check_pair(z0, z1) -> tuple[np.ndarray, np.ndarray]:
 def lerp(z0, z1, steps: int) -> np.ndarray:
     """``steps`` codes on the straight line from ``z0`` to ``z1`` (first row ``z0``, last row ``z1``)."""
     z0, z1 = _check_pair(z0, z1)
-    steps = check_int("steps", steps, 2)
+    steps = check_int("steps", steps, 2, MAX_STEPS)
     dtype = np.result_type(z0.dtype, z1.dtype, np.float32)
     t = np.linspace(0.0, 1.0, steps)[:, None]
     out = ((1.0 - t) * z0 + t * z1).astype(dtype)
@@ -128,7 +128,7 @@ def slerp(z0, z1, steps: int) -> np.ndarray:
     (angle within 1e-4 rad of 0 or pi, where the great circle is undefined) fall back to :func:`lerp`.
     """
     z0, z1 = _check_pair(z0, z1)
-    steps = check_int("steps", steps, 2)
+    steps = check_int("steps", steps, 2, MAX_STEPS)
     a, b = z0.astype("float64"), z1.astype("float64")
     norms = np.linalg.norm(a) * np.linalg.norm(b)
     omega = np.arccos(np.clip(a @ b / norms, -1.0, 1.0)) if norms > 0 else 0.0
@@ -152,7 +152,7 @@ def interpolate_images(vae, x0, x1, steps: int = 10, method: str = "linear") -> 
     """
     if method not in ("linear", "spherical"):
         raise ValueError(f"`method` must be 'linear' or 'spherical'. Received: method={method!r}")
-    steps = check_int("steps", steps, 2)
+    steps = check_int("steps", steps, 2, MAX_STEPS)
     check_unconditional("vae", vae)
     image_shape = tuple(vae.encoder.input_shape[1:])
     for arg, x in (("x0", x0), ("x1", x1)):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_int
+from .checks import MAX_PIXELS, check_int
 
 __all__ = ["FACTOR_NAMES", "SHAPES", "ShapesDataset", "make_shapes"]
 
@@ -70,9 +70,14 @@ def make_shapes(size: int = 32, n_scales: int = 4, n_rotations: int = 8, n_posit
         n_positions: centre positions along each axis, evenly spaced (rounded to whole pixels) so
             that the largest shape stays on the canvas at any rotation.
     """
-    size = check_int("size", size, 16)
-    n_scales, n_rotations, n_positions = (check_int(name, value, 1) for name, value in
+    size = check_int("size", size, 16, 1024)
+    n_scales, n_rotations, n_positions = (check_int(name, value, 1, 1024) for name, value in
                                           (("n_scales", n_scales), ("n_rotations", n_rotations), ("n_positions", n_positions)))
+    pixels = len(SHAPES) * n_scales * n_rotations * n_positions ** 2 * size ** 2
+    if pixels > MAX_PIXELS:
+        raise ValueError(f"the grid must have at most {MAX_PIXELS:,} pixels in all, but size={size}, n_scales={n_scales}, "
+                         f"n_rotations={n_rotations}, n_positions={n_positions} make {pixels:,} "
+                         f"({len(SHAPES)} x {n_scales} x {n_rotations} x {n_positions}^2 images of {size} x {size})")
     half = size / 7                                   # half-size of the largest shape, in pixels
     margin = half * np.sqrt(2) + 1                    # a rotated square's corner stays inside
     positions = _positions(size, margin, n_positions)

@@ -16,6 +16,8 @@ the final model's samples only). Writing only needs TensorFlow's ``tf.summary``.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,8 +28,8 @@ from .callbacks import SampleSnapshots
 from .checks import check_int
 from .tf_startup import tf
 
-__all__ = ["IMAGE_TAG", "N_COLS", "RunWriter", "SPLITS", "TENSORBOARD_SAMPLES", "TensorBoardLogger", "read_run",
-           "run_samples", "tile", "write_cached_run", "write_history"]
+__all__ = ["IMAGE_TAG", "N_COLS", "RunWriter", "SPLITS", "TENSORBOARD_SAMPLES", "TensorBoardLogger", "TensorBoardWarning",
+           "check_run", "read_run", "run_samples", "tile", "write_cached_run", "write_history"]
 
 SPLITS = ("train", "validation")
 IMAGE_TAG = "prior_samples"
@@ -53,38 +55,71 @@ def _as_uint8(images: np.ndarray) -> np.ndarray:
     return images if images.dtype == np.uint8 else np.round(np.clip(images, 0, 1) * 255).astype("uint8")
 
 
+def _reason(exc: Exception) -> str:
+    """The gist of a TensorFlow write error, in one line: "No space left on device", not the op and the path."""
+    message = re.sub(r"\{\{.*?\}\}\s*", "", getattr(exc, "message", None) or str(exc)).strip()
+    first = message.splitlines()[0] if message else type(exc).__name__
+    return first.rsplit("; ", 1)[-1][:300]
+
+
 class RunWriter:
-    """The two summary writers of one run (``train`` and ``validation``) and how an epoch is written."""
+    """The two summary writers of one run (``train`` and ``validation``) and how an epoch is written.
+
+    A write that fails (a full disk, a folder removed under it) does not stop the training that
+    feeds the run: the first failure is kept in :attr:`error`, printed once, and nothing more is
+    written. :func:`check_run` then reports the run as incomplete.
+    """
 
     def __init__(self, run_dir: str | Path, fresh: bool = True):
         self.run_dir = Path(run_dir)
+        self.error: str | None = None
         if self.run_dir.is_symlink() or (self.run_dir.exists() and not self.run_dir.is_dir()):
             raise ValueError(f"`run_dir` must be a folder (or not exist yet), but {str(self.run_dir)!r} is a "
                              f"{'symbolic link' if self.run_dir.is_symlink() else 'file'}; remove it or choose another "
                              f"TensorBoard folder. Received: run_dir={str(self.run_dir)!r}")
         if fresh and self.run_dir.exists():  # a rerun replaces the run instead of appending a second curve
             shutil.rmtree(self.run_dir)
-        self.writers = {split: tf.summary.create_file_writer(str(self.run_dir / split)) for split in SPLITS}
+        self.writers: dict = {}
+        with self._guard():   # a disk that is full already: the run is incomplete from the start
+            self.writers = {split: tf.summary.create_file_writer(str(self.run_dir / split)) for split in SPLITS}
+
+    @contextlib.contextmanager
+    def _guard(self):
+        """Run a write; on the first failure keep its reason, say it once, and write nothing more."""
+        if self.error is not None:
+            yield False
+            return
+        try:
+            yield True
+        except (tf.errors.OpError, OSError) as exc:
+            self.error = _reason(exc)
+            print(f"TensorBoard: the run {self.run_dir} could not be written ({self.error}); training goes on "
+                  "without it", flush=True)
 
     def scalars(self, step: int, logs: Mapping[str, float]) -> None:
         """Write ``logs`` at ``step``: ``val_``-prefixed names under ``validation``, the rest under ``train``."""
-        for name, value in logs.items():
-            split, tag = ("validation", name[4:]) if name.startswith("val_") else ("train", name)
-            with self.writers[split].as_default():
-                tf.summary.scalar(tag, float(value), step=step)
+        with self._guard() as ok:
+            for name, value in (logs.items() if ok else ()):
+                split, tag = ("validation", name[4:]) if name.startswith("val_") else ("train", name)
+                with self.writers[split].as_default():
+                    tf.summary.scalar(tag, float(value), step=step)
 
     def images(self, step: int, images: np.ndarray) -> None:
         """Write ``images`` (``(n, h, w, c)``, floats in [0, 1] or uint8) as one grid at ``step``."""
-        with self.writers["train"].as_default():
-            tf.summary.image(IMAGE_TAG, tile(_as_uint8(images))[None], step=step)
+        with self._guard() as ok:
+            if ok:
+                with self.writers["train"].as_default():
+                    tf.summary.image(IMAGE_TAG, tile(_as_uint8(images))[None], step=step)
 
     def flush(self) -> None:
-        for writer in self.writers.values():
-            writer.flush()
+        with self._guard() as ok:
+            for writer in self.writers.values() if ok else ():
+                writer.flush()
 
     def close(self) -> None:
         for writer in self.writers.values():
-            writer.close()
+            with self._guard():
+                writer.close()
 
 
 class TensorBoardLogger(SampleSnapshots):
@@ -122,7 +157,7 @@ class TensorBoardLogger(SampleSnapshots):
 
 
 def write_history(run_dir: str | Path, history: Mapping[str, Sequence[float]], images: np.ndarray | None = None,
-                  image_epochs: Sequence[int] | None = None) -> Path:
+                  image_epochs: Sequence[int] | None = None) -> str | None:
     """Write a finished run (a Keras history and optional per-epoch images) as :class:`TensorBoardLogger` would.
 
     Args:
@@ -131,6 +166,8 @@ def write_history(run_dir: str | Path, history: Mapping[str, Sequence[float]], i
             ``epoch_seconds`` is left out.
         images: ``(n_snapshots, n, h, w, c)`` decoded samples, or None.
         image_epochs: the step of each snapshot (default ``0, 1, ...``).
+
+    Returns the first write failure (see :class:`RunWriter`), or None.
     """
     run = RunWriter(run_dir)
     series = {k: v for k, v in history.items() if k != "epoch_seconds"}
@@ -141,7 +178,7 @@ def write_history(run_dir: str | Path, history: Mapping[str, Sequence[float]], i
         for step, batch in zip(steps, images):
             run.images(int(step), batch)
     run.close()
-    return Path(run_dir)
+    return run.error
 
 
 def read_run(run_dir: str | Path) -> dict[str, dict[str, list[tuple[int, object]]]]:
@@ -167,6 +204,29 @@ def read_run(run_dir: str | Path) -> dict[str, dict[str, list[tuple[int, object]
     return out
 
 
+class TensorBoardWarning(UserWarning):
+    """A TensorBoard run is incomplete (the trained model itself is fine and cached)."""
+
+
+def check_run(run_dir: str | Path, n_epochs: int, error: str | None = None) -> str | None:
+    """Why the run in ``run_dir`` is incomplete, or None: every split must read back with a loss for each epoch.
+
+    Reading the event files back catches what the writer did not report (a record cut short when
+    the disk filled up).
+    """
+    if error is not None:
+        return error
+    try:
+        logged = read_run(run_dir)
+    except (tf.errors.OpError, OSError) as exc:
+        return _reason(exc)
+    for split in SPLITS:
+        steps = sorted({step for step, _ in logged[split].get("loss", [])})
+        if steps != list(range(1, n_epochs + 1)):
+            return f"{split} holds the loss of {len(steps)} of {n_epochs} epochs"
+    return None
+
+
 TENSORBOARD_SAMPLES = 64  # prior samples in a TensorBoard run when the config records no snapshots
 
 
@@ -181,11 +241,11 @@ def run_samples(config, n_test: int) -> np.ndarray | None:
     return np.random.default_rng([config.seed, 3]).standard_normal((TENSORBOARD_SAMPLES, config.latent_dim)).astype("float32")
 
 
-def write_cached_run(result, run_dir: Path, n_test: int) -> None:
+def write_cached_run(result, run_dir: Path, n_test: int) -> str | None:
     """A run for a model loaded from the cache (a ``TrainResult``): its history, and its samples (per epoch if snapshotted)."""
     snaps = result.snapshots or {}
     images, epochs = snaps.get("images"), snaps.get("epochs")
     z = run_samples(result.config, n_test)
     if images is None and z is not None:
         images, epochs = result.model.decode(z)[None], [len(result.history.get("loss", []))]
-    write_history(run_dir, result.history, images, epochs)
+    return write_history(run_dir, result.history, images, epochs)

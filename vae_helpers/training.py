@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import numpy as np
 
 from .cache import Trained, check_apart, key_digest, library_versions, load_or_train, resolve_cache_dir
 from .callbacks import EpochTimer, LatentSnapshots, SampleSnapshots, StopOnNaN, progress_callbacks
-from .checks import check_even_batches, check_int, check_number, check_seed, check_writable_folder
+from .checks import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, MAX_UNITS, check_even_batches, check_int, check_number,
+                     check_seed, check_writable_folder)
 from .data import DATASETS, Dataset, load_dataset, only_class
 from .models import DENSE_UNITS
 from .tf_startup import keras, tf
@@ -74,9 +76,10 @@ class TrainConfig:
         if self.dataset not in DATASETS:
             raise ValueError(f"`dataset` must be one of {', '.join(DATASETS)}. Received: dataset={self.dataset!r}")
         supports = model_kind(self.model).SUPPORTS
-        fields = {name: check_int(name, getattr(self, name), 1)
-                  for name in ("latent_dim", "epochs", "batch_size", "steps_per_execution")}
-        fields["dense_units"] = check_int("dense_units", self.dense_units, 0 if "spatial_code" in supports else 1)
+        fields = {name: check_int(name, getattr(self, name), 1, maximum) for name, maximum in
+                  (("latent_dim", MAX_LATENT_DIM), ("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE),
+                   ("steps_per_execution", None))}
+        fields["dense_units"] = check_int("dense_units", self.dense_units, 0 if "spatial_code" in supports else 1, MAX_UNITS)
         fields |= {name: check_int(name, getattr(self, name), 0)
                    for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs")}
         fields |= {name: check_int(name, getattr(self, name), 1, or_none=True) for name in ("n_train", "n_test")}
@@ -88,7 +91,7 @@ class TrainConfig:
             raise ValueError(f"`lr_schedule` must be one of cosine, constant. Received: lr_schedule={self.lr_schedule!r}")
         if isinstance(self.filters, (str, bytes)) or not hasattr(self.filters, "__iter__"):
             raise ValueError(f"`filters` must be a non-empty sequence of positive integers. Received: filters={self.filters!r}")
-        fields["filters"] = tuple(check_int("filters", f, 1) for f in self.filters)
+        fields["filters"] = tuple(check_int("filters", f, 1, MAX_UNITS) for f in self.filters)
         for name in ("jit_compile", "denoising"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}")
@@ -265,12 +268,15 @@ def train_vae(config: TrainConfig, cache_dir: str | Path | None = None, retrain:
     if strategy is not None:
         check_even_batches(config.batch_size, strategy.num_replicas_in_sync)
 
+    loggers = []
+
     def train(model):
         extra = list(callbacks or [])
         if run_dir is not None:  # created only when training starts: it replaces the run's folder
             from .tensorboard_log import TensorBoardLogger, run_samples
 
-            extra.append(TensorBoardLogger(run_dir, run_samples(config, len(ds.x_test))))
+            loggers.append(TensorBoardLogger(run_dir, run_samples(config, len(ds.x_test))))
+            extra.append(loggers[-1])
         return _fit(model, config, ds, verbose, extra)
 
     trained: Trained = load_or_train(
@@ -279,10 +285,16 @@ def train_vae(config: TrainConfig, cache_dir: str | Path | None = None, retrain:
         retrain=retrain, with_snapshots=config.records_snapshots, scope=lambda: _scope(strategy))
     result = TrainResult(trained.model, trained.history, config, trained.from_cache, trained.path, trained.snapshots,
                          ds.class_names)
-    if run_dir is not None and result.from_cache:
-        from .tensorboard_log import write_cached_run
+    if run_dir is not None:
+        from .tensorboard_log import TensorBoardWarning, check_run, write_cached_run
 
-        write_cached_run(result, run_dir, len(ds.x_test))
+        error = write_cached_run(result, run_dir, len(ds.x_test)) if result.from_cache else loggers[-1].run.error
+        problem = check_run(run_dir, len(result.history.get("loss", [])), error)
+        if problem is not None:
+            where = f"it is cached in {result.path}, so" if result.path else "once it is cached,"
+            warnings.warn(f"The TensorBoard run {run_dir} is incomplete ({problem}). The model itself is trained: "
+                          f"{where} running again with the same settings writes the run from the cache.",
+                          TensorBoardWarning, stacklevel=2)
     return result
 
 

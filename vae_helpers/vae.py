@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import CourseModel
-from .checks import check_codes, check_int, check_number, check_seed
+from .checks import MAX_SAMPLES, check_codes, check_int, check_number, check_seed
 from .models import DENSE_UNITS, build_decoder, build_encoder, predict_images, run_batched
 from .tf_startup import keras
 
@@ -28,7 +28,6 @@ __all__ = ["MAX_SAMPLES", "SUPPORTS", "Sampling", "VAE", "bernoulli_log_likeliho
            "kl_divergence", "kl_per_dimension", "load_vae", "prior_sample", "vae_losses"]
 
 layers, ops = keras.layers, keras.ops
-MAX_SAMPLES = 1_000_000  # images one sample() call may decode
 
 
 def _check_seed(seed) -> int | None:
