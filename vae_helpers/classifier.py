@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from .cache import key_digest, library_versions, load_or_train, resolve_cache_dir
-from .checks import check_images, check_int, check_labels, check_seed
+from .checks import check_images, check_int, check_labels, check_number, check_seed
 from .data import DATASETS, load_dataset
 from .models import run_batched
 from .tf_startup import keras
 
-__all__ = ["Classifier", "ClassifierConfig", "build_classifier", "per_class_accuracy", "total_variation",
+__all__ = ["Classifier", "ClassifierConfig", "build_classifier", "per_class_accuracy", "total_variation", "total_variation_band",
            "train_classifier"]
 
 layers = keras.layers
@@ -139,3 +139,20 @@ def total_variation(p, q) -> float:
         raise ValueError(f"`p` and `q` must be finite non-negative vectors of one length with a positive sum. "
                          f"Received: p={p!r}, q={q!r}")
     return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
+
+
+def total_variation_band(p, n: int, level: float = 0.95, draws: int = 2000, seed: int = 0) -> float:
+    """How far ``n`` draws from ``p`` land from ``p`` by chance: the ``level`` quantile of their TV distance.
+
+    A model's class shares over ``n`` samples are a multinomial draw even when the model matches
+    ``p`` exactly, so a measured TV below this band is noise; only one above it is a real gap.
+    """
+    p = np.asarray(p, dtype="float64")
+    total_variation(p, p)   # the same checks as for a distance
+    n, draws = check_int("n", n, 1, 10**9), check_int("draws", draws, 1, 100_000)
+    level = check_number("level", level)
+    if not 0 < level < 1:
+        raise ValueError(f"`level` must be in (0, 1). Received: level={level!r}")
+    p = p / p.sum()
+    shares = np.random.default_rng(check_seed("seed", seed)).multinomial(n, p, size=draws) / n
+    return float(np.quantile(0.5 * np.abs(shares - p).sum(axis=1), level))

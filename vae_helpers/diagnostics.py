@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_codes, check_images, check_int, check_unconditional
+from .checks import check_codes, check_images, check_int, check_labels, check_unconditional
 from .models import run_batched
 from .tf_startup import keras
 from .vae import kl_per_dimension
 
-__all__ = ["ACTIVE_THRESHOLD", "active_dimensions", "dead_units", "latent_report", "mean_kl_per_dimension",
-           "prior_cell_counts", "relu_layers"]
+__all__ = ["ACTIVE_THRESHOLD", "active_dimensions", "dead_units", "latent_report", "linear_probe_accuracy",
+           "mean_kl_per_dimension", "prior_cell_counts", "relu_layers"]
 
 ACTIVE_THRESHOLD = 0.01  # the course's threshold for Burda et al.'s activity statistic
 
@@ -71,6 +71,28 @@ def prior_cell_counts(z_mean, n_bins: int) -> np.ndarray:
     counts = np.zeros((n_bins, n_bins), dtype=int)
     np.add.at(counts, (n_bins - 1 - cell[:, 1], cell[:, 0]), 1)
     return counts
+
+
+def linear_probe_accuracy(z_train, y_train, z_test, y_test) -> float:
+    """Test accuracy of a linear classifier (multinomial logistic regression) that predicts ``y`` from the code ``z``.
+
+    How much of a label a code carries in linearly readable form: near chance for a code that
+    ignores the label, near 1 for one that holds it. The codes are standardized on the training
+    split first, so the regularization treats every dimension alike.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    z_train = check_codes("z_train", z_train)
+    z_test = check_codes("z_test", z_test, dim=z_train.shape[1])
+    y_train = check_labels("y_train", y_train, n=len(z_train))
+    y_test = check_labels("y_test", y_test, n=len(z_test))
+    if len(np.unique(y_train)) < 2:
+        raise ValueError(f"`y_train` must hold at least two classes. Received: classes {np.unique(y_train).tolist()}")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(z_train, y_train)
+    return float((probe.predict(z_test) == y_test).mean())
 
 
 def relu_layers(model: keras.Model) -> list[keras.layers.Layer]:

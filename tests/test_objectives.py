@@ -1,0 +1,69 @@
+"""Issue 19's building blocks on cases with known answers: the TC estimator, capacity annealing, the probe, the TV band."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vae_helpers.classifier import total_variation, total_variation_band
+from vae_helpers.diagnostics import linear_probe_accuracy
+from vae_helpers.objectives import capacity, capacity_kl_term, gaussian_log_density, total_correlation
+
+
+def _codes(z_mean: np.ndarray, sigma: float, seed: int = 0):
+    """Samples of q(z|x) = N(z_mean, sigma^2) and the encoder outputs that define it."""
+    z_log_var = np.full_like(z_mean, 2 * math.log(sigma))
+    z = z_mean + sigma * np.random.default_rng(seed).standard_normal(z_mean.shape)
+    return z, z_mean, z_log_var
+
+
+def test_gaussian_log_density_is_the_normal_density():
+    value = np.asarray(gaussian_log_density(np.array([1.0]), np.array([0.0]), np.array([0.0])))
+    np.testing.assert_allclose(value, [-0.5 * math.log(2 * math.pi) - 0.5], rtol=1e-6)
+
+
+def test_total_correlation_is_near_zero_for_independent_dimensions_and_large_for_a_copied_one():
+    rng = np.random.default_rng(1)
+    n = 2000
+    independent = rng.standard_normal((n, 2))
+    copied = np.repeat(rng.standard_normal((n, 1)), 2, axis=1)   # z_2 = z_1: fully dependent
+    tc_independent = float(total_correlation(*_codes(independent, 0.1), dataset_size=n))
+    tc_copied = float(total_correlation(*_codes(copied, 0.1), dataset_size=n))
+    assert abs(tc_independent) < 0.15, tc_independent
+    # For a Gaussian pair with correlation r, TC = -0.5 log(1 - r^2): here r = 1 / (1 + 0.01), TC = 1.96 nats.
+    r = 1 / 1.01
+    assert tc_copied == pytest.approx(-0.5 * math.log(1 - r * r), abs=0.5), tc_copied
+    assert tc_copied > tc_independent + 1.0
+
+
+def test_capacity_ramps_to_c_max_and_the_term_is_gamma_times_the_gap():
+    np.testing.assert_allclose([float(capacity(s, 25.0, 100)) for s in (0, 50, 100, 400)], [0.0, 12.5, 25.0, 25.0])
+    # hand-computed: at step 40 of a 100-step ramp to 25 nats, C = 10; |KL - C| = |13 - 10| = 3; times gamma 100
+    assert float(capacity_kl_term(np.float32(13.0), 40, c_max=25.0, ramp_steps=100, gamma=100.0)) == pytest.approx(300.0)
+    assert float(capacity_kl_term(np.float32(7.0), 40, c_max=25.0, ramp_steps=100, gamma=100.0)) == pytest.approx(300.0)
+    with pytest.raises(ValueError, match=r"`ramp_steps` must be a positive integer. Received: ramp_steps=0"):
+        capacity(3, 25.0, 0)
+
+
+def test_the_linear_probe_reads_separable_codes_and_not_random_ones():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 4, 800)
+    separable = np.eye(4)[y] * 3 + 0.3 * rng.standard_normal((800, 4))
+    random = rng.standard_normal((800, 4))
+    assert linear_probe_accuracy(separable[:600], y[:600], separable[600:], y[600:]) > 0.95
+    assert 0.1 < linear_probe_accuracy(random[:600], y[:600], random[600:], y[600:]) < 0.4   # chance is 0.25
+    with pytest.raises(ValueError, match=r"`y_train` must hold at least two classes"):
+        linear_probe_accuracy(random[:10], np.zeros(10, dtype=int), random[10:20], y[10:20])
+
+
+def test_the_tv_band_covers_the_chance_distance_of_n_draws():
+    p = np.array([0.5, 0.3, 0.2])
+    band = total_variation_band(p, n=1000, level=0.95, seed=0)
+    rng = np.random.default_rng(123)
+    distances = [total_variation(rng.multinomial(1000, p) / 1000, p) for _ in range(400)]
+    assert 0.9 < np.mean(np.array(distances) <= band) < 0.99   # about 95% of fresh draws fall inside
+    assert total_variation_band(p, n=100_000) < band / 5        # the band narrows as 1 / sqrt(n)
+    with pytest.raises(ValueError, match=r"`level` must be in \(0, 1\)"):
+        total_variation_band(p, n=10, level=1.5)
