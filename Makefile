@@ -31,7 +31,7 @@ notebooks: $(VENV)/.installed-lab
 	$(BIN)/vae-course run-notebooks --mode full
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest tests --nbval notebooks/
+	$(BIN)/python -m pytest tests --nbval notebooks/ --durations=20
 
 # JupyterLab in headless Chromium: Run All on copies of every notebook (smoke mode), no stderr allowed,
 # the explorer's slider moved; screenshots in browser-screenshots/. Needs Chromium: apt-get install chromium.

@@ -15,8 +15,8 @@ import numpy as np
 
 __all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_LATENT_DIM", "MAX_PIXELS", "MAX_SAMPLES", "MAX_SEED", "MAX_STEPS",
            "MAX_UNITS", "assert_finite_spread", "check_code", "check_codes", "check_durations_ms", "check_epochs", "check_even_batches",
-           "check_frames", "check_images", "check_int", "check_labels", "check_number", "check_seed", "check_size_px",
-           "check_unconditional", "check_writable_folder"]
+           "check_frames", "check_images", "check_int", "check_labels", "check_latent_dim", "check_number", "check_seed", "check_size_px",
+           "check_unconditional", "check_units", "check_writable_folder"]
 
 MAX_SEED = 2**32 - 1  # numpy's and Keras's seeds are unsigned 32-bit integers
 
@@ -42,6 +42,16 @@ def check_int(arg: str, value: object, minimum: int = 1, maximum: int | None = N
             allowed = f"an integer in [{minimum}, {maximum}]"
         raise ValueError(f"`{arg}` must be {allowed}{' or None' if or_none else ''}. Received: {arg}={value!r}")
     return int(value)
+
+
+def check_latent_dim(value: object) -> int:
+    """A latent size: an integer in ``[1, MAX_LATENT_DIM]``."""
+    return check_int("latent_dim", value, 1, MAX_LATENT_DIM)
+
+
+def check_units(arg: str, value: object) -> int:
+    """A layer width (dense units, convolution filters): an integer in ``[1, MAX_UNITS]``."""
+    return check_int(arg, value, 1, MAX_UNITS)
 
 
 def check_seed(arg: str, value: object) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
-from .checks import MAX_LATENT_DIM, MAX_UNITS, check_int, check_number
+from .checks import check_int, check_latent_dim, check_number, check_units
 from .tf_startup import keras
 
 __all__ = ["ARCHITECTURES", "DENSE_UNITS", "TrainingNoise", "build_autoencoder", "build_decoder", "build_encoder",
@@ -37,7 +37,7 @@ def check_filters(filters: Sequence[int]) -> tuple[int, ...]:
     if isinstance(filters, (str, bytes)) or not isinstance(filters, Sequence) or len(filters) == 0:
         raise ValueError(message)
     try:
-        return tuple(check_int("filters", f, 1, MAX_UNITS) for f in filters)
+        return tuple(check_units("filters", f) for f in filters)
     except ValueError:
         raise ValueError(message) from None
 
@@ -80,7 +80,7 @@ def build_encoder(
     """
     filters = check_filters(filters)
     input_shape = check_image_shape("input_shape", input_shape, len(filters))
-    latent_dim, dense_units = check_int("latent_dim", latent_dim, 1, MAX_LATENT_DIM), check_int("dense_units", dense_units, 1, MAX_UNITS)
+    latent_dim, dense_units = check_latent_dim(latent_dim), check_units("dense_units", dense_units)
 
     x_in = keras.Input(shape=input_shape, name="image")
     h = x_in
@@ -111,7 +111,7 @@ def build_decoder(
     """
     filters = check_filters(filters)
     height, width, channels = check_image_shape("output_shape", output_shape, len(filters))
-    latent_dim = check_int("latent_dim", latent_dim, 1, MAX_LATENT_DIM)
+    latent_dim = check_latent_dim(latent_dim)
 
     factor = 2 ** len(filters)
     h0, w0, c0 = height // factor, width // factor, filters[-1]
@@ -134,7 +134,7 @@ def build_spatial_encoder(input_shape: Sequence[int], latent_dim: int, filters: 
     h = x_in
     for i, f in enumerate(filters):
         h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(h)
-    return keras.Model(x_in, layers.Conv2D(check_int("latent_dim", latent_dim), 1, name="z")(h), name=name)
+    return keras.Model(x_in, layers.Conv2D(check_latent_dim(latent_dim), 1, name="z")(h), name=name)
 
 
 def build_spatial_decoder(output_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64),
@@ -143,7 +143,7 @@ def build_spatial_decoder(output_shape: Sequence[int], latent_dim: int, filters:
     filters = check_filters(filters)
     height, width, channels = check_image_shape("output_shape", output_shape, len(filters))
     factor = 2 ** len(filters)
-    z_in = keras.Input(shape=(height // factor, width // factor, check_int("latent_dim", latent_dim, 1, MAX_LATENT_DIM)), name="z")
+    z_in = keras.Input(shape=(height // factor, width // factor, check_latent_dim(latent_dim)), name="z")
     h = z_in
     for i, f in enumerate(reversed(filters)):
         h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu", name=f"deconv_{i}")(h)
