@@ -67,3 +67,51 @@ def test_the_tv_band_covers_the_chance_distance_of_n_draws():
     assert total_variation_band(p, n=100_000) < band / 5        # the band narrows as 1 / sqrt(n)
     with pytest.raises(ValueError, match=r"`level` must be in \(0, 1\)"):
         total_variation_band(p, n=10, level=1.5)
+
+
+# -- the "mlp_vae" model kind that uses them (vae_helpers.disentangling) --
+
+from vae_helpers.disentangling import DisentanglingVAE, build_mlp_vae  # noqa: E402
+from vae_helpers.training import TrainConfig, train_vae  # noqa: E402
+
+SHAPES_TINY = dict(dataset="shapes", model="mlp_vae", latent_dim=4, epochs=2, batch_size=128, n_train=512, n_test=128,
+                   dense_units=32)
+
+
+@pytest.mark.parametrize("objective, beta, capacity_nats", [("elbo", 4.0, 0.0), ("beta_tcvae", 10.0, 0.0),
+                                                            ("capacity", 100.0, 10.0)])
+def test_each_objective_trains_caches_and_reports_the_elbo_on_validation(tmp_path, objective, beta, capacity_nats):
+    config = TrainConfig(**SHAPES_TINY, objective=objective, beta=beta, capacity_nats=capacity_nats)
+    result = train_vae(config, cache_dir=tmp_path, verbose=0)
+    h = result.history
+    assert isinstance(result.model, DisentanglingVAE) and result.model.objective == objective
+    assert all(np.all(np.isfinite(v)) for v in h.values())
+    # validation is the ELBO's two terms with beta = 1, whatever the training objective
+    np.testing.assert_allclose(h["val_loss"], np.add(h["val_reconstruction_loss"], h["val_kl_loss"]), rtol=1e-4)
+    again = train_vae(config, cache_dir=tmp_path, verbose=0)
+    assert again.from_cache and f"mlp-{objective}-beta{beta:g}" in config.key()
+    x = np.zeros((3, 32, 32, 1), dtype="float32")
+    np.testing.assert_allclose(again.model.encode(x)[0], result.model.encode(x)[0], rtol=1e-6)
+
+
+def test_the_training_losses_are_the_objectives_formulas():
+    vae = build_mlp_vae((32, 32, 1), latent_dim=3, dense_units=16, beta=10.0, seed=0, objective="beta_tcvae",
+                        dataset_size=1000)
+    vae.compile(optimizer="adam")
+    x = np.random.default_rng(0).integers(0, 2, (64, 32, 32, 1)).astype("float32")
+    losses = {k: float(v) for k, v in vae.compute_losses(x, training=True).items()}
+    # loss = reconstruction + KL + (beta - 1) TC, so (loss - reconstruction - KL) / 9 is the batch's TC estimate
+    tc = (losses["loss"] - losses["reconstruction_loss"] - losses["kl_loss"]) / 9.0
+    assert np.isfinite(tc) and abs(tc) < 50
+
+
+def test_options_of_other_kinds_are_refused():
+    with pytest.raises(ValueError, match=r"`model='vae'` does not support objective"):
+        TrainConfig(objective="beta_tcvae")
+    with pytest.raises(ValueError, match=r"`model='mlp_vae'` does not support filters"):
+        TrainConfig(model="mlp_vae", filters=(8,))
+    with pytest.raises(ValueError, match=r"`capacity_nats` must be positive with objective='capacity' and 0 otherwise"):
+        TrainConfig(model="mlp_vae", objective="capacity")
+    with pytest.raises(ValueError, match=r"`objective` must be one of elbo, beta_tcvae, capacity"):
+        TrainConfig(model="mlp_vae", objective="tc")
+    assert TrainConfig(filters=[32, 64]).filters == (32, 64)   # a list equal to the default is the default

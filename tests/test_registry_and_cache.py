@@ -25,9 +25,10 @@ def test_every_registered_kind_builds_what_it_says():
     for name in MODEL_KINDS:
         module = model_kind(name)
         assert callable(module.build_from_config) and isinstance(module.SUPPORTS, frozenset)
-        model = module.build_from_config(dataclasses.replace(TINY, model=name), (8, 8, 1), 10, 2)
+        config = dataclasses.replace(TINY, model=name, **({} if "filters" in module.SUPPORTS else {"filters": (32, 64)}))
+        model = module.build_from_config(config, (8, 8, 1), 10, 2)
         assert isinstance(model, keras.Model) and model.takes_labels == ("labels" in module.SUPPORTS)
-    with pytest.raises(ValueError, match=r"`model` must be one of vae, autoencoder, conditional_vae. Received: model='gan'"):
+    with pytest.raises(ValueError, match=r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae. Received: model='gan'"):
         TrainConfig(model="gan")
 
 
@@ -46,13 +47,17 @@ CHANGES = {"dataset": "mnist", "latent_dim": 4, "beta": 2.0, "epochs": 2, "batch
            "n_test": 50, "learning_rate": 1e-3, "lr_schedule": "constant", "filters": (16,), "dense_units": 8,
            "kl_warmup_epochs": 1, "free_bits": 0.1, "jit_compile": True, "steps_per_execution": 2,
            "snapshot_images": 4, "snapshot_samples": 4, "model": "conditional_vae", "normal_class": 3,
-           "denoising": True}
+           "denoising": True, "objective": "beta_tcvae", "capacity_nats": 5.0}
+MLP = dataclasses.replace(TINY, model="mlp_vae", filters=(32, 64))   # the base for the mlp_vae-only settings
 
 
 def test_the_key_depends_on_every_setting():
     assert set(CHANGES) == {f.name for f in dataclasses.fields(TrainConfig)}
-    keys = {name: dataclasses.replace(TINY, **{name: value}).key() for name, value in CHANGES.items()}
-    assert TINY.key() not in keys.values() and len(set(keys.values())) == len(CHANGES)
+    keys = {name: dataclasses.replace(TINY, **{name: value}).key() for name, value in CHANGES.items()
+            if name not in ("objective", "capacity_nats")}
+    keys["objective"] = dataclasses.replace(MLP, objective="beta_tcvae").key()
+    keys["capacity_nats"] = dataclasses.replace(MLP, objective="capacity", capacity_nats=5.0).key()
+    assert TINY.key() not in keys.values() and MLP.key() not in keys.values() and len(set(keys.values())) == len(CHANGES)
 
 
 def test_keys_keep_the_form_they_had_before_the_registry():

@@ -101,7 +101,7 @@ def build_autoencoder_model(input_shape: Sequence[int], latent_dim: int, filters
 
 #: The TrainConfig options this model kind supports beyond the shared ones (vae_helpers.training's registry);
 #: ``dense_units=0`` (a spatial code) is allowed too.
-SUPPORTS = frozenset({"denoising", "spatial_code"})
+SUPPORTS = frozenset({"filters", "denoising", "spatial_code"})
 
 
 def build_from_config(config, image_shape: tuple[int, int, int], n_classes: int, steps_per_epoch: int) -> Autoencoder:

@@ -164,7 +164,7 @@ def build_conditional_vae(input_shape: Sequence[int], n_classes: int = 10, laten
 
 
 #: The TrainConfig options this model kind supports beyond the shared ones (vae_helpers.training's registry).
-SUPPORTS = frozenset({"beta", "labels"})
+SUPPORTS = frozenset({"filters", "beta", "labels"})
 
 
 def build_from_config(config, image_shape: tuple[int, int, int], n_classes: int, steps_per_epoch: int) -> ConditionalVAE:

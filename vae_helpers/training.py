@@ -27,16 +27,19 @@ from .data import DATASETS, Dataset, load_dataset, only_class
 from .models import DENSE_UNITS
 from .tf_startup import keras, tf
 
-__all__ = ["MODEL_KINDS", "TrainConfig", "TrainResult", "build_for", "key_material", "make_optimizer", "model_kind",
+__all__ = ["MODEL_KINDS", "OBJECTIVES", "TrainConfig", "TrainResult", "build_for", "key_material", "make_optimizer", "model_kind",
            "snapshot_inputs", "train_vae"]
+
+OBJECTIVES = ("elbo", "beta_tcvae", "capacity")  # TrainConfig.objective (vae_helpers.disentangling)
 
 #: Model kinds: name -> the module that builds it. Each module defines ``build_from_config(config,
 #: image_shape, n_classes, steps_per_epoch)`` and ``SUPPORTS``, the optional settings it accepts:
 #: ``beta``, ``kl_warmup_epochs``, ``free_bits``, ``snapshot_images``, ``snapshot_samples``,
 #: ``denoising``, ``labels`` (trained on images and labels), ``spatial_code`` (``dense_units=0``).
 MODEL_KINDS = {"vae": "vae_helpers.vae", "autoencoder": "vae_helpers.autoencoder",
-               "conditional_vae": "vae_helpers.conditional"}
-OPTIONAL = ("beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising")
+               "conditional_vae": "vae_helpers.conditional", "mlp_vae": "vae_helpers.disentangling"}
+OPTIONAL = ("beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising", "filters",
+            "objective", "capacity_nats")
 
 
 def model_kind(name: str):
@@ -71,6 +74,8 @@ class TrainConfig:
     model: str = "vae"                 # a key of MODEL_KINDS: "vae", "autoencoder" or "conditional_vae" (Sohn et al. 2015)
     normal_class: int | None = None    # train on this class's training images only (one-class anomaly detection)
     denoising: bool = False            # train on corrupted inputs with clean targets (models.TrainingNoise)
+    objective: str = "elbo"            # mlp_vae: "elbo" (beta-VAE), "beta_tcvae" or "capacity" (vae_helpers.disentangling)
+    capacity_nats: float = 0.0         # mlp_vae with objective="capacity": the final capacity C in nats
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -84,7 +89,12 @@ class TrainConfig:
                    for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs")}
         fields |= {name: check_int(name, getattr(self, name), 1, or_none=True) for name in ("n_train", "n_test")}
         fields["normal_class"] = check_int("normal_class", self.normal_class, 0, or_none=True)
-        fields |= {name: check_number(name, getattr(self, name)) for name in ("beta", "free_bits")}
+        fields |= {name: check_number(name, getattr(self, name)) for name in ("beta", "free_bits", "capacity_nats")}
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"`objective` must be one of {', '.join(OBJECTIVES)}. Received: objective={self.objective!r}")
+        if (self.objective == "capacity") != (fields["capacity_nats"] > 0):
+            raise ValueError("`capacity_nats` must be positive with objective='capacity' and 0 otherwise. "
+                             f"Received: objective={self.objective!r}, capacity_nats={self.capacity_nats!r}")
         fields["seed"] = check_seed("seed", self.seed)
         fields["learning_rate"] = check_number("learning_rate", self.learning_rate, strict=True)
         if self.lr_schedule not in ("cosine", "constant"):
@@ -95,7 +105,7 @@ class TrainConfig:
         for name in ("jit_compile", "denoising"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}")
-        refused = [name for name in OPTIONAL if name not in supports and getattr(self, name) != _default(name)]
+        refused = [name for name in OPTIONAL if name not in supports and not _is_default(name, getattr(self, name))]
         if refused:
             raise ValueError(f"`model={self.model!r}` does not support {', '.join(refused)}: leave them at their defaults. "
                              f"Received: {', '.join(f'{n}={getattr(self, n)!r}' for n in refused)}")
@@ -117,6 +127,7 @@ class TrainConfig:
         prefix = self.dataset if self.normal_class is None else f"{self.dataset}-class{self.normal_class}"
         kind = ("convae" if self.dense_units == 0 else "ae") if self.model == "autoencoder" else f"beta{self.beta:g}"
         kind = f"{kind}-denoising" if self.denoising else kind
+        kind = f"mlp-{self.objective}-{kind}" if self.model == "mlp_vae" else kind
         return f"{prefix}-z{self.latent_dim}-{kind}-e{self.epochs}-{key_digest(key_material(self))}"
 
 
@@ -124,7 +135,14 @@ def _default(name: str):
     return TrainConfig.__dataclass_fields__[name].default
 
 
-_ADDED_LATER = ("model", "normal_class", "denoising")  # left out of the key at their defaults: older keys stay valid
+def _is_default(name: str, value) -> bool:
+    default = _default(name)
+    if isinstance(default, tuple) and not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
+        return tuple(value) == default
+    return value == default
+
+
+_ADDED_LATER = ("model", "normal_class", "denoising", "objective", "capacity_nats")  # left out of the key at their defaults: older keys stay valid
 
 
 def key_material(config: TrainConfig) -> dict:

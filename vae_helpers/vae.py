@@ -212,7 +212,7 @@ def build_vae(
 
 
 #: The TrainConfig options this model kind supports beyond the shared ones (vae_helpers.training's registry).
-SUPPORTS = frozenset({"beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising"})
+SUPPORTS = frozenset({"filters", "beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising"})
 
 
 def build_from_config(config, image_shape: tuple[int, int, int], n_classes: int, steps_per_epoch: int) -> VAE:
