@@ -225,7 +225,9 @@ def _plots(args: argparse.Namespace) -> int:
     for path in report.paths:
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
-    if any(category.__name__ == "TensorBoardWarning" for category in _WARNED):
+    from .tensorboard_log import TensorBoardWarning
+
+    if any(issubclass(category, TensorBoardWarning) for category in _WARNED):
         print("vae-course: error: the figures were written, but the TensorBoard run is incomplete (see the warning "
               "above)", file=sys.stderr)
         return EXIT_FAILED

@@ -15,10 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import CourseModel
-from .checks import check_codes, check_int, check_labels, check_number
+from .checks import MAX_SAMPLES, check_codes, check_int, check_labels, check_number
 from .models import DENSE_UNITS, check_filters, check_image_shape, predict_images, run_batched
 from .tf_startup import keras
-from .checks import MAX_SAMPLES
 from .vae import VAE, Sampling, prior_sample, vae_losses
 
 __all__ = ["ConditionalVAE", "SUPPORTS", "build_conditional_decoder", "build_conditional_encoder",

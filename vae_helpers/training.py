@@ -105,7 +105,7 @@ class TrainConfig:
         for name in ("jit_compile", "denoising"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be True or False. Received: {name}={getattr(self, name)!r}")
-        refused = [name for name in OPTIONAL if name not in supports and not _is_default(name, getattr(self, name))]
+        refused = [name for name in OPTIONAL if name not in supports and fields.get(name, getattr(self, name)) != _default(name)]
         if refused:
             raise ValueError(f"`model={self.model!r}` does not support {', '.join(refused)}: leave them at their defaults. "
                              f"Received: {', '.join(f'{n}={getattr(self, n)!r}' for n in refused)}")
@@ -133,13 +133,6 @@ class TrainConfig:
 
 def _default(name: str):
     return TrainConfig.__dataclass_fields__[name].default
-
-
-def _is_default(name: str, value) -> bool:
-    default = _default(name)
-    if isinstance(default, tuple) and not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
-        return tuple(value) == default
-    return value == default
 
 
 _ADDED_LATER = ("model", "normal_class", "denoising", "objective", "capacity_nats")  # left out of the key at their defaults: older keys stay valid
