@@ -324,8 +324,10 @@ def test_sizes_that_would_exhaust_memory_are_refused_in_the_config(make, message
 def test_the_shapes_grid_and_interpolations_are_bounded():
     from vae_helpers import latent, shapes
 
-    with pytest.raises(ValueError, match=r"at most 100,000,000 pixels in all, but size=512.* make 1,610,612,736"):
+    with pytest.raises(ValueError, match=r"at most 100,000,000 pixels in all, but size=512.* make 2,038,431,744"):
         shapes.make_shapes(size=512)
+    with pytest.raises(ValueError, match=r"`n` must be an integer in \[1, 91827\]. Received: n=1000000000"):
+        shapes.random_shapes(10**9)
     with pytest.raises(ValueError, match=r"`n_positions` must be an integer in \[1, 1024\]"):
         shapes.make_shapes(n_positions=10**6)
     with pytest.raises(ValueError, match=r"`steps` must be an integer in \[2, 10000\]. Received: steps=100000000"):

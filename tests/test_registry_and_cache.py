@@ -89,7 +89,7 @@ def test_train_result_model_and_its_vae_alias_and_class_names(tmp_path):
 def test_shapes_results_carry_the_shape_names(tmp_path):
     from vae_helpers.data import load_dataset
 
-    config = TrainConfig(dataset="shapes", latent_dim=2, epochs=1, n_train=64, n_test=32, filters=(8,), dense_units=8)
+    config = TrainConfig(dataset="shapes", model="mlp_vae", latent_dim=2, epochs=1, n_train=64, n_test=32, dense_units=8)
     result = train_vae(config, cache_dir=tmp_path, verbose=0)
     names = load_dataset("shapes", n_train=64, n_test=32).class_names
     assert result.class_names == names and len(names) == 3 and "0" not in names

@@ -1,10 +1,10 @@
-"""The dSprites-like grid: shapes, one image per factor combination, determinism, sizes."""
+"""The dSprites-like data: the factor grid (one image per combination), random draws, determinism, sizes."""
 
 import numpy as np
 import pytest
 
 from vae_helpers.data import load_dataset
-from vae_helpers.shapes import FACTOR_NAMES, SHAPES, make_shapes
+from vae_helpers.shapes import FACTOR_NAMES, SHAPES, draw_shapes, make_shapes, position_range, random_shapes
 
 
 @pytest.fixture(scope="module")
@@ -13,8 +13,8 @@ def grid():
 
 
 def test_shapes_and_factor_grid(grid):
-    assert grid.images.shape == (3 * 4 * 8 * 8 * 8, 32, 32, 1) and grid.images.dtype == np.float32
-    assert grid.factor_names == FACTOR_NAMES and grid.factor_sizes == (len(SHAPES), 4, 8, 8, 8)
+    assert grid.images.shape == (3 * 4 * 8 * 9 * 9, 33, 33, 1) and grid.images.dtype == np.float32
+    assert grid.factor_names == FACTOR_NAMES and grid.factor_sizes == (len(SHAPES), 4, 8, 9, 9)
     assert set(np.unique(grid.images)) == {0.0, 1.0}
     # every combination of factor indices appears exactly once
     assert len({tuple(row) for row in grid.factors}) == len(grid.factors) == np.prod(grid.factor_sizes)
@@ -28,7 +28,7 @@ def test_every_image_is_drawn_inside_the_canvas_and_differs(grid):
     border = np.concatenate([grid.images[:, 0], grid.images[:, -1], grid.images[:, :, 0], grid.images[:, :, -1]], 1)
     assert border.max() == 0                                         # nothing is cut by the edge
     # images differing only in position are shifted copies of one another
-    by_position = grid.images[..., 0].reshape(*grid.factor_sizes, 32, 32)
+    by_position = grid.images[..., 0].reshape(*grid.factor_sizes, 33, 33)
     first = by_position[:, :, :, 0, 0]
     shift = int(grid.factor_values[3][1] - grid.factor_values[3][0])
     assert np.array_equal(np.roll(first, shift, axis=-1), by_position[:, :, :, 1, 0])
@@ -36,7 +36,7 @@ def test_every_image_is_drawn_inside_the_canvas_and_differs(grid):
 
 
 def test_position_and_scale_factors_move_and_grow_the_shape(grid):
-    rows, cols = np.mgrid[0:32, 0:32]
+    rows, cols = np.mgrid[0:33, 0:33]
     mass = grid.images[..., 0].reshape(len(grid.images), -1).sum(1)
     cx = (grid.images[..., 0] * cols).reshape(len(grid.images), -1).sum(1) / mass
     cy = (grid.images[..., 0] * rows).reshape(len(grid.images), -1).sum(1) / mass
@@ -47,16 +47,44 @@ def test_position_and_scale_factors_move_and_grow_the_shape(grid):
 def test_deterministic_and_loadable_as_a_dataset(grid):
     again = make_shapes()
     assert np.array_equal(again.images, grid.images) and np.array_equal(again.factors, grid.factors)
-    ds = load_dataset("shapes")
-    assert ds.x_train.shape == grid.images.shape and ds.class_names == SHAPES
-    assert np.array_equal(ds.y_train, grid.factors[:, 0])
+    ds = load_dataset("shapes", n_train=1000)
+    assert ds.x_test.shape == grid.images.shape and ds.class_names == SHAPES
+    assert np.array_equal(ds.x_test, grid.images) and np.array_equal(ds.y_test, grid.factors[:, 0])
+    assert ds.x_train.shape == (1000, 33, 33, 1) and set(np.unique(ds.y_train)) == {0, 1, 2}
+
+
+def test_the_middle_grid_position_is_the_canvas_centre(grid):
+    assert grid.factor_values[3][len(grid.factor_values[3]) // 2] == (33 - 1) / 2
+    assert (grid.factor_values[3][0], grid.factor_values[3][-1]) == position_range(33)
+
+
+def test_random_draws_cover_the_grid_ranges_and_keep_shapes_on_the_canvas(grid):
+    images, factors = random_shapes(3000, seed=5)
+    assert images.shape == (3000, 33, 33, 1) and images.dtype == np.float32 and factors.shape == (3000, 5)
+    low, high = position_range(33)
+    for k, (lo, hi) in enumerate([(0, 2), (0.5, 1.0), (0, 2 * np.pi), (low, high), (low, high)]):
+        assert lo <= factors[:, k].min() and factors[:, k].max() <= hi
+        assert np.ptp(factors[:, k]) > 0.95 * (hi - lo)                       # uniform draws reach both ends
+    border = np.concatenate([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], 1)
+    assert border.max() == 0 and images.reshape(3000, -1).sum(1).min() >= 6
+    # continuous positions: the centre of mass follows the drawn x to within a pixel
+    cols = np.mgrid[0:33, 0:33][1]
+    cx = (images[..., 0] * cols).sum((1, 2)) / images[..., 0].sum((1, 2))
+    assert np.abs(cx - factors[:, 3]).mean() < 1.0
+    # a draw at a grid point gives the grid's image
+    f = grid.factors[1234]
+    at_grid = draw_shapes(*([grid.factor_values[k][f[k]]] for k in range(5)), size=33)
+    np.testing.assert_array_equal(at_grid[0], grid.images[1234, ..., 0])
+    again, other = random_shapes(50, seed=5), random_shapes(50, seed=6)               # seeded: the same draws
+    assert np.array_equal(again[0], random_shapes(50, seed=5)[0]) and not np.array_equal(again[0], other[0])
+
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"size": 8}, r"`size` must be an integer in \[16, 1024\]. Received: size=8"),
     ({"n_scales": 0}, r"`n_scales` must be an integer in \[1, 1024\]"),
     ({"n_positions": 2.0}, r"`n_positions` must be an integer in \[1, 1024\]. Received: n_positions=2.0"),
-    ({"n_positions": 30}, r"`n_positions` must be at most 16 for size 32, so that every shape stays on the canvas"),
+    ({"n_positions": 30}, r"`n_positions` must be at most 17 for size 33, so that every shape stays on the canvas"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -16,7 +16,7 @@ import numpy as np
 
 from .checks import check_int, check_seed
 
-__all__ = ["BINARIZATION_SEED", "DATASETS", "DIGIT_CLASSES", "Dataset", "DatasetUnavailableError",
+__all__ = ["BINARIZATION_SEED", "DATASETS", "SHAPES_SEED", "SHAPES_TRAIN_SIZE", "DIGIT_CLASSES", "Dataset", "DatasetUnavailableError",
            "FASHION_MNIST_CLASSES", "KERAS_FILES", "binarize", "keras_cache_dir", "load_dataset",
            "only_class"]
 
@@ -27,6 +27,7 @@ FASHION_MNIST_CLASSES = (
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 DATASETS = ("mnist", "fashion_mnist", "digits", "binarized_mnist", "shapes")
 BINARIZATION_SEED = 1234  # fixes the one Bernoulli draw per pixel of binarized_mnist
+SHAPES_TRAIN_SIZE, SHAPES_SEED = 60_000, 1234  # the "shapes" training split: this many random draws, this seed
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -204,8 +205,9 @@ def load_dataset(
 
     Args:
         name: ``"mnist"``, ``"fashion_mnist"``, ``"digits"`` (offline, 8x8), ``"binarized_mnist"`` or
-            ``"shapes"`` (the dSprites-like grid of :mod:`vae_helpers.shapes`, labelled by shape; its
-            test split is the same images, since disentanglement is measured on the whole grid).
+            ``"shapes"`` (dSprites-like images of :mod:`vae_helpers.shapes`, labelled by shape: the
+            training split is ``SHAPES_TRAIN_SIZE`` images with factors drawn at random, the test
+            split the factor grid, on which disentanglement is measured).
         n_train: keep a random subset of this many training images (None: all).
         n_test: keep a random subset of this many test images (None: all).
         seed: seed of the subset choice; the same seed gives the same subset.
@@ -217,12 +219,13 @@ def load_dataset(
     if name == "digits":
         (x_train, y_train), (x_test, y_test) = _load_digits()
         max_value, class_names = 16.0, DIGIT_CLASSES
-    elif name == "shapes":  # every factor combination once; no held-out split (see vae_helpers.shapes)
-        from .shapes import SHAPES, make_shapes
+    elif name == "shapes":  # random factors to train on, the factor grid to test on (see vae_helpers.shapes)
+        from .shapes import SHAPES, make_shapes, random_shapes
 
+        x_train, factors = random_shapes(SHAPES_TRAIN_SIZE, seed=SHAPES_SEED)
         grid = make_shapes()
-        x_train = x_test = grid.images[..., 0]
-        y_train = y_test = grid.factors[:, 0]
+        x_train, y_train = x_train[..., 0], factors[:, 0].astype("int64")
+        x_test, y_test = grid.images[..., 0], grid.factors[:, 0]
         max_value, class_names = 1.0, SHAPES
     else:
         (x_train, y_train), (x_test, y_test) = _load_keras("mnist" if name == "binarized_mnist" else name)

@@ -1,8 +1,9 @@
-"""A VAE trained for a disentangled code: Chen et al.'s MLP, and the β-VAE, β-TCVAE or capacity objective.
+"""A VAE trained for a disentangled code: an MLP after Chen et al.'s, and the β-VAE, β-TCVAE or capacity objective.
 
 The model kind ``"mlp_vae"`` of :data:`vae_helpers.training.MODEL_KINDS`. Its encoder and decoder
-are the two-hidden-layer MLP Chen et al. (2018) use on dSprites (narrower here: ``dense_units``
-per layer, 256 by default). ``TrainConfig.objective`` picks what training minimizes:
+are a smaller version of the MLP Chen et al. (2018) use on dSprites (theirs has 1,200 units per
+layer and three tanh layers in the decoder; here two layers each way, ``dense_units`` wide, 256
+by default). ``TrainConfig.objective`` picks what training minimizes:
 
 - ``"elbo"``: ``reconstruction + beta * KL``, the β-VAE (Higgins et al. 2017); β = 1 is the VAE;
 - ``"beta_tcvae"``: ``reconstruction + KL + (beta - 1) * TC``, β-TCVAE (Chen et al. 2018). Since
@@ -67,18 +68,17 @@ class DisentanglingVAE(VAE):
         encoder, decoder, beta, seed: as for :class:`~vae_helpers.vae.VAE`; ``beta`` weights the
             KL (``"elbo"``), the TC (``"beta_tcvae"``) or ``|KL - C|`` (``"capacity"``).
         objective: ``"elbo"``, ``"beta_tcvae"`` or ``"capacity"``.
-        dataset_size: training images, for the TC's minibatch estimate.
         capacity_nats: the final capacity ``C`` (``"capacity"`` only).
         capacity_steps: training steps over which ``C`` rises from 0 (``"capacity"`` only).
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0, seed: int | None = None,
-                 objective: str = "elbo", dataset_size: int = 2, capacity_nats: float = 0.0, capacity_steps: int = 1,
+                 objective: str = "elbo", capacity_nats: float = 0.0, capacity_steps: int = 1,
                  **kwargs):
         super().__init__(encoder, decoder, beta=beta, seed=seed, **kwargs)
         if objective not in OBJECTIVES:
             raise ValueError(f"`objective` must be one of {', '.join(OBJECTIVES)}. Received: objective={objective!r}")
-        self.objective, self.dataset_size = objective, int(dataset_size)
+        self.objective = objective
         self.capacity_nats, self.capacity_steps = check_number("capacity_nats", capacity_nats), int(capacity_steps)
 
     def compute_losses(self, x, y=None, training: bool = False) -> dict:
@@ -93,14 +93,14 @@ class DisentanglingVAE(VAE):
             return vae_losses(x, logits, z_mean, z_log_var, self.beta)
         losses = vae_losses(x, logits, z_mean, z_log_var, 1.0)
         if self.objective == "beta_tcvae":
-            tc = total_correlation(z, z_mean, z_log_var, self.dataset_size)
+            tc = total_correlation(z, z_mean, z_log_var)
             return {**losses, "loss": losses["loss"] + (self.beta - 1.0) * tc}
         kl_term = capacity_kl_term(losses["kl_loss"], self.optimizer.iterations, self.capacity_nats,
                                    self.capacity_steps, self.beta)
         return {**losses, "loss": losses["reconstruction_loss"] + kl_term}
 
     def get_config(self):
-        return {**super().get_config(), "objective": self.objective, "dataset_size": self.dataset_size,
+        return {**super().get_config(), "objective": self.objective,
                 "capacity_nats": self.capacity_nats, "capacity_steps": self.capacity_steps}
 
 
@@ -119,11 +119,7 @@ SUPPORTS = frozenset({"beta", "objective", "capacity_nats", "snapshot_images", "
 
 
 def build_from_config(config, image_shape: tuple[int, int, int], n_classes: int, steps_per_epoch: int) -> DisentanglingVAE:
-    """The model a :class:`~vae_helpers.training.TrainConfig` describes (the training registry's builder).
-
-    The TC's data-set size is ``steps_per_epoch * batch_size``, within one batch of the true count.
-    """
+    """The model a :class:`~vae_helpers.training.TrainConfig` describes (the training registry's builder)."""
     steps = config.epochs * steps_per_epoch
     return build_mlp_vae(image_shape, config.latent_dim, config.dense_units, config.beta, seed=config.seed,
-                         objective=config.objective, dataset_size=max(2, steps_per_epoch * config.batch_size),
-                         capacity_nats=config.capacity_nats, capacity_steps=max(1, round(CAPACITY_RAMP_SHARE * steps)))
+                         objective=config.objective, capacity_nats=config.capacity_nats, capacity_steps=max(1, round(CAPACITY_RAMP_SHARE * steps)))

@@ -25,6 +25,7 @@ from .checks import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, MAX_UNITS, chec
                      check_seed, check_writable_folder)
 from .data import DATASETS, Dataset, load_dataset, only_class
 from .models import DENSE_UNITS
+from .shapes import DATA_VERSION as SHAPES_DATA_VERSION
 from .tf_startup import keras, tf
 
 __all__ = ["MODEL_KINDS", "OBJECTIVES", "TrainConfig", "TrainResult", "build_for", "key_material", "make_optimizer", "model_kind",
@@ -150,6 +151,8 @@ def key_material(config: TrainConfig) -> dict:
     for name in _ADDED_LATER:
         if settings[name] == _default(name):
             del settings[name]
+    if settings["dataset"] == "shapes":   # the data and the TC estimator changed under the same settings
+        settings["shapes_data"] = SHAPES_DATA_VERSION
     return {"config": settings, "versions": library_versions()}
 
 
