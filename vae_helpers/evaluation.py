@@ -49,6 +49,15 @@ def _log_bernoulli(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
     return keras.ops.convert_to_numpy(bernoulli_log_likelihood(np.asarray(x, "float64"), np.asarray(logits, "float64")))
 
 
+def _log_likelihood(vae, x: np.ndarray, decoded: np.ndarray) -> np.ndarray:
+    """log p(x|z) of each image from the decoder's output: Bernoulli logits, or a discretized logistic."""
+    from .discrete import DiscreteVAE, discretized_logistic_log_likelihood
+
+    if isinstance(vae, DiscreteVAE):
+        return keras.ops.convert_to_numpy(discretized_logistic_log_likelihood(x, decoded)).astype("float64")
+    return _log_bernoulli(x, decoded)
+
+
 def _kl(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
     """:func:`~vae_helpers.vae.kl_divergence` of each example in float64, as numpy."""
     return keras.ops.convert_to_numpy(kl_divergence(np.asarray(z_mean, "float64"), np.asarray(z_log_var, "float64")))
@@ -65,8 +74,8 @@ def _log_weights(vae, xb: np.ndarray, k: int, rng: np.random.Generator):
     z = (z_mean + np.exp(0.5 * z_log_var) * eps).reshape(-1, z_mean.shape[-1])
     x_rep = np.broadcast_to(xb[None], (k, *xb.shape)).reshape(-1, *xb.shape[1:])
     log_px_z = np.concatenate([
-        _log_bernoulli(x_rep[i:i + DECODER_BATCH],
-                       run_batched(vae.decoder, z[i:i + DECODER_BATCH].astype("float32"), DECODER_BATCH))
+        _log_likelihood(vae, x_rep[i:i + DECODER_BATCH],
+                        run_batched(vae.decoder, z[i:i + DECODER_BATCH].astype("float32"), DECODER_BATCH))
         for i in range(0, len(z), DECODER_BATCH)]).reshape(k, len(xb))
     z = z.reshape(k, *z_mean.shape)
     log_pz = -0.5 * (z**2 + LOG_2PI).sum(-1)

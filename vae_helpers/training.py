@@ -38,7 +38,8 @@ OBJECTIVES = ("elbo", "beta_tcvae", "capacity")  # TrainConfig.objective (vae_he
 #: ``beta``, ``kl_warmup_epochs``, ``free_bits``, ``snapshot_images``, ``snapshot_samples``,
 #: ``denoising``, ``labels`` (trained on images and labels), ``spatial_code`` (``dense_units=0``).
 MODEL_KINDS = {"vae": "vae_helpers.vae", "autoencoder": "vae_helpers.autoencoder",
-               "conditional_vae": "vae_helpers.conditional", "mlp_vae": "vae_helpers.disentangling"}
+               "conditional_vae": "vae_helpers.conditional", "mlp_vae": "vae_helpers.disentangling",
+               "discrete_vae": "vae_helpers.discrete"}
 OPTIONAL = ("beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising", "filters",
             "objective", "capacity_nats")
 
