@@ -94,13 +94,27 @@ def test_each_objective_trains_caches_and_reports_the_elbo_on_validation(tmp_pat
 
 
 def test_the_training_losses_are_the_objectives_formulas():
-    vae = build_mlp_vae((32, 32, 1), latent_dim=3, dense_units=16, beta=10.0, seed=0, objective="beta_tcvae")
-    vae.compile(optimizer="adam")
     x = np.random.default_rng(0).integers(0, 2, (64, 32, 32, 1)).astype("float32")
-    losses = {k: float(v) for k, v in vae.compute_losses(x, training=True).items()}
-    # loss = reconstruction + KL + (beta - 1) TC, so (loss - reconstruction - KL) / 9 is the batch's TC estimate
-    tc = (losses["loss"] - losses["reconstruction_loss"] - losses["kl_loss"]) / 9.0
-    assert np.isfinite(tc) and abs(tc) < 50
+    for objective, beta in (("beta_tcvae", 10.0), ("capacity", 100.0), ("elbo", 4.0)):
+        vae = build_mlp_vae((32, 32, 1), latent_dim=3, dense_units=16, beta=beta, seed=0, objective=objective,
+                            capacity_nats=10.0, capacity_steps=100)
+        vae.compile(optimizer="adam")
+        vae.sampling = lambda args: args[0]            # z = the encoder mean, so the test can recompute the terms
+        mean_layer, log_var_layer = vae.encoder.get_layer("z_mean"), vae.encoder.get_layer("z_log_var")
+        kernel = mean_layer.get_weights()[0]
+        mean_layer.set_weights([np.repeat(5 * kernel[:, :1], 3, axis=1), np.zeros(3)])   # three copies of one code:
+        log_var_layer.set_weights([0 * log_var_layer.get_weights()[0], np.full(3, -4.0)])  # a large TC and KL
+        losses = {k: float(v) for k, v in vae.compute_losses(x, training=True).items()}
+        z_mean, z_log_var = (np.asarray(a) for a in vae.encoder(x))
+        recon, kl = losses["reconstruction_loss"], losses["kl_loss"]
+        if objective == "beta_tcvae":   # reconstruction + KL + (beta - 1) TC
+            expected = recon + kl + (beta - 1) * float(total_correlation(z_mean, z_mean, z_log_var))
+        elif objective == "capacity":   # reconstruction + gamma |KL - C|, C = 0 at step 0
+            expected = recon + beta * abs(kl - 0.0)
+        else:                           # reconstruction + beta KL
+            expected = recon + beta * kl
+        assert kl > 5 and losses["loss"] == pytest.approx(expected, abs=0.05), objective
+    assert float(total_correlation(z_mean, z_mean, z_log_var)) > 1.0    # so a wrong TC weight would show
 
 
 def test_options_of_other_kinds_are_refused():
