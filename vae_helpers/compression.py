@@ -40,6 +40,7 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from .checks import check_seed
+from .discrete import discretized_logistic_probabilities, is_discrete, to_levels
 from .tf_startup import keras
 
 __all__ = ["CompressionError", "HEADER_BYTES", "INITIAL_WORDS", "LATENT_BITS", "compress", "decompress", "model_fingerprint"]
@@ -88,20 +89,12 @@ def _initial_words(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(1, 2**32, INITIAL_WORDS, dtype=np.uint64).astype(np.uint32)
 
 
-def _is_discrete(vae) -> bool:
-    from .discrete import DiscreteVAE
-
-    return isinstance(vae, DiscreteVAE)
-
-
 def _symbols(vae, images) -> np.ndarray:
     """The integer pixel symbols to code: 0/1 for a Bernoulli decoder, the level 0..255 for a discrete one."""
     x = np.asarray(images)
     if x.ndim != 4 or len(x) == 0:
         raise CompressionError(f"`images` must be a non-empty batch (n, height, width, channels). Received: shape {x.shape}")
-    if _is_discrete(vae):
-        from .discrete import to_levels
-
+    if is_discrete(vae):
         try:
             return to_levels(x)
         except ValueError as error:
@@ -113,15 +106,13 @@ def _symbols(vae, images) -> np.ndarray:
 
 
 def _images(vae, symbols: np.ndarray) -> np.ndarray:
-    return (symbols / 255.0 if _is_discrete(vae) else symbols).astype("float32")
+    return (symbols / 255.0 if is_discrete(vae) else symbols).astype("float32")
 
 
 def _pixel_model(vae, model, z: np.ndarray):
     """The entropy model family of the pixels given ``z``, and its parameters (one row per pixel)."""
     out = np.asarray(vae.decoder(z[None].astype("float32"), training=False), dtype="float64")
-    if _is_discrete(vae):
-        from .discrete import discretized_logistic_probabilities
-
+    if is_discrete(vae):
         return model.Categorical(perfect=False), discretized_logistic_probabilities(out)[0].astype("float32")
     return model.Bernoulli(perfect=False), expit(out.reshape(-1))
 

@@ -24,10 +24,10 @@ from scipy.special import expit
 
 from .models import DENSE_UNITS, build_decoder, build_encoder
 from .tf_startup import keras
-from .vae import VAE, kl_per_dimension
+from .vae import VAE, kl_divergence
 
 __all__ = ["DiscreteVAE", "SUPPORTS", "build_discrete_vae", "build_from_config", "discretized_logistic_log_likelihood",
-           "discretized_logistic_probabilities", "to_levels"]
+           "discretized_logistic_probabilities", "is_discrete", "to_levels"]
 
 ops = keras.ops
 LEVELS = 256
@@ -78,6 +78,11 @@ def discretized_logistic_probabilities(params) -> np.ndarray:
     return np.diff(np.concatenate([0 * ones, cdf, ones], axis=-1), axis=-1)
 
 
+def is_discrete(model) -> bool:
+    """Whether ``model``'s decoder is a discretized logistic (a :class:`DiscreteVAE`) rather than Bernoulli logits."""
+    return isinstance(model, DiscreteVAE)
+
+
 @keras.saving.register_keras_serializable(package="vae_helpers")
 class DiscreteVAE(VAE):
     """A :class:`~vae_helpers.vae.VAE` with a discretized-logistic decoder (``decoder(z) -> [mu, log s]``).
@@ -90,7 +95,7 @@ class DiscreteVAE(VAE):
         z_mean, z_log_var = self.encoder(x, training=training)
         params = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
         reconstruction_loss = -ops.mean(discretized_logistic_log_likelihood(x, params))
-        kl_loss = ops.sum(ops.mean(kl_per_dimension(z_mean, z_log_var), axis=0))
+        kl_loss = ops.mean(kl_divergence(z_mean, z_log_var))
         beta = self.kl_weight() if training else self.beta
         return {"loss": reconstruction_loss + beta * kl_loss, "reconstruction_loss": reconstruction_loss, "kl_loss": kl_loss}
 

@@ -51,9 +51,9 @@ def _log_bernoulli(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 def _log_likelihood(vae, x: np.ndarray, decoded: np.ndarray) -> np.ndarray:
     """log p(x|z) of each image from the decoder's output: Bernoulli logits, or a discretized logistic."""
-    from .discrete import DiscreteVAE, discretized_logistic_log_likelihood
+    from .discrete import discretized_logistic_log_likelihood, is_discrete
 
-    if isinstance(vae, DiscreteVAE):
+    if is_discrete(vae):
         return keras.ops.convert_to_numpy(discretized_logistic_log_likelihood(x, decoded)).astype("float64")
     return _log_bernoulli(x, decoded)
 
