@@ -89,3 +89,45 @@ def test_8_bit_round_trip_is_lossless_and_costs_the_negative_elbo(discrete_vae):
 def test_a_discrete_model_refuses_images_that_are_not_8_bit(discrete_vae):
     with pytest.raises(CompressionError, match=r"`images` must be 8-bit for a discrete decoder"):
         compress(discrete_vae, np.full((2, 16, 16, 1), 0.3, dtype="float32"))
+
+
+# -- code lengths on a hand-made model, and the baselines --
+
+def _certain_encoder_vae(latent_dim: int = 3):
+    """A model whose encoder ignores the image: z = 0.3 in every dimension with a variance of e^-30."""
+    model = build_mlp_vae((16, 16, 1), latent_dim=latent_dim, dense_units=32, seed=2)
+    for name, bias in (("z_mean", 0.3), ("z_log_var", -30.0)):
+        layer = model.encoder.get_layer(name)
+        layer.set_weights([np.zeros_like(layer.kernel.numpy()), np.full(latent_dim, bias, dtype="float32")])
+    return model
+
+
+def test_with_a_certain_posterior_the_file_is_minus_log2_p(images):
+    """q puts all its mass in one bucket, so nothing comes back: each image costs -log2 p(x|z) + LATENT_BITS * d."""
+    from vae_helpers.compression import LATENT_BITS, code_lengths, net_bits
+    from vae_helpers.vae import bernoulli_log_likelihood
+
+    model = _certain_encoder_vae()
+    lengths = [code_lengths(model, image) for image in images]
+    assert all(length["read"] == pytest.approx(0.0, abs=1e-6) and length["prior"] == 3 * LATENT_BITS for length in lengths)
+    z = np.full((len(images), 3), 0.3, dtype="float32")     # 0.3 and the bucket's median differ by < 0.003
+    expected = -np.asarray(bernoulli_log_likelihood(images, model.decoder.predict(z, verbose=0))) / math.log(2)
+    np.testing.assert_allclose([length["pixels"] for length in lengths], expected, rtol=2e-3)
+    total = sum(length["pixels"] + length["prior"] for length in lengths)
+    assert abs(net_bits(compress(model, images)) - total) <= 64           # ANS writes whole 32-bit words
+
+
+def test_lossless_baselines_are_sizes_of_real_files():
+    from vae_helpers.compression import lossless_baselines
+
+    flat = np.zeros((20, 16, 16, 1), dtype="float32")
+    rng = np.random.default_rng(0)
+    noise = (rng.integers(0, 256, (20, 16, 16, 1)) / 255).astype("float32")
+    low, high = lossless_baselines(flat), lossless_baselines(noise)
+    assert set(low) == {"PNG", "WebP (lossless)", "gzip -9", "bz2 -9", "lzma -9e"}
+    assert all(low[name] < 0.25 * high[name] for name in low)            # constant images cost far less than noise
+    assert high["gzip -9"] >= 8 * 256 * 0.98                              # 8-bit noise does not compress
+    binary = lossless_baselines((noise > 0.5).astype("float32"), binary=True)
+    assert binary["gzip -9"] == pytest.approx(256, rel=0.05)              # 1 bit per random binary pixel, packed
+    with pytest.raises(ValueError, match=r"`images` must be a non-empty batch"):
+        lossless_baselines(np.zeros((16, 16, 1)))

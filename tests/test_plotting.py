@@ -107,3 +107,14 @@ def test_kl_per_dimension_draws_one_sorted_bar_chart_per_model():
     assert heights == [2.0, 1.0, 0.0]
     with pytest.raises(ValueError, match=r"`kl_by_model` must name at least one model"):
         plotting.plot_kl_per_dimension({})
+
+
+def test_bits_back_stack_is_drawn_to_scale_and_refuses_impossible_numbers():
+    from vae_helpers.plotting import plot_bits_back_stack
+
+    fig = plot_bits_back_stack({"read": 200.0, "pixels": 900.0, "prior": 320.0}, before=1024.0)
+    tops = sorted({round(p.get_y() + p.get_height()) for p in fig.axes[0].patches})
+    assert tops[-1] == 1024 - 200 + 900 + 320 and 1024 in tops and "1,020 bits" in fig.axes[0].get_title()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="`before` must be at least"):
+        plot_bits_back_stack({"read": 200.0, "pixels": 900.0, "prior": 320.0}, before=100.0)

@@ -28,7 +28,7 @@ def test_every_registered_kind_builds_what_it_says():
         config = dataclasses.replace(TINY, model=name, **({} if "filters" in module.SUPPORTS else {"filters": (32, 64)}))
         model = module.build_from_config(config, (8, 8, 1), 10, 2)
         assert isinstance(model, keras.Model) and model.takes_labels == ("labels" in module.SUPPORTS)
-    with pytest.raises(ValueError, match=r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae. Received: model='gan'"):
+    with pytest.raises(ValueError, match=r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae. Received: model='gan'"):
         TrainConfig(model="gan")
 
 

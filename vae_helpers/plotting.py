@@ -21,7 +21,8 @@ from matplotlib.ticker import MaxNLocator
 from .checks import check_codes, check_labels, check_writable_folder
 from .settings import RunSettings
 
-__all__ = ["GUTTER_GREY", "GUTTER_PX", "PLOTS_DIR", "as_images", "latent_grid", "output_dir", "plot_decoded_grid", "plot_history",
+__all__ = ["GUTTER_GREY", "GUTTER_PX", "PLOTS_DIR", "as_images", "latent_grid", "output_dir", "plot_bits_back_stack",
+           "plot_decoded_grid", "plot_history",
            "plot_image_table", "plot_images", "plot_kl_per_dimension", "plot_latent_scatter", "plot_matrix",
            "plot_reconstructions", "plot_roc_curves", "plot_score_histograms", "save_fig", "tile_images",
            "write_bytes_atomic"]
@@ -342,5 +343,41 @@ def plot_score_histograms(panels: dict[str, dict[str, np.ndarray]], bins: int = 
         ax.set_ylabel("density")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bits_back_stack(bits: dict[str, float], before: float) -> Figure:
+    """The ANS stack through the three bits-back steps of one image, drawn to scale in bits.
+
+    Args:
+        bits: ``read`` (-log2 q(z|x), popped), ``pixels`` (-log2 p(x|z), pushed) and ``prior``
+            (-log2 p(z), pushed), as from :func:`vae_helpers.compression.code_lengths`.
+        before: bits on the stack before the image (what earlier images left).
+    """
+    if any(bits.get(k, -1) < 0 for k in ("read", "pixels", "prior")) or before < bits["read"]:
+        raise ValueError("`bits` must hold non-negative read, pixels and prior, and `before` must be at least bits['read']. "
+                         f"Received: bits={bits!r}, before={before!r}")
+    base = before - bits["read"]
+    steps = [("before the image", [("earlier images", before, "0.75")]),
+             ("1. pop z with q(z|x)", [("earlier images", base, "0.75")]),
+             ("2. push x with p(x|z)", [("earlier images", base, "0.75"), ("x", bits["pixels"], "tab:blue")]),
+             ("3. push z with p(z)", [("earlier images", base, "0.75"), ("x", bits["pixels"], "tab:blue"),
+                                      ("z", bits["prior"], "tab:orange")])]
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for i, (title, blocks) in enumerate(steps):
+        bottom = 0.0
+        for label, height, colour in blocks:
+            ax.bar(i, height, bottom=bottom, color=colour, edgecolor="black", width=0.6)
+            ax.text(i, bottom + height / 2, f"{label}\n{height:,.0f} bits", ha="center", va="center", fontsize=8)
+            bottom += height
+        if i == 1:
+            ax.bar(i, bits["read"], bottom=base, color="white", edgecolor="tab:red", hatch="//", width=0.6)
+            ax.text(i, base + bits["read"] / 2, f"read back as z\n{bits['read']:,.0f} bits", ha="center", va="center",
+                    fontsize=8, color="tab:red")
+    ax.set_xticks(range(len(steps)), [t for t, _ in steps])
+    ax.set_ylabel("bits on the stack")
+    net = bits["pixels"] + bits["prior"] - bits["read"]
+    ax.set_title(f"The stack grows by {bits['pixels']:,.0f} + {bits['prior']:,.0f} - {bits['read']:,.0f} = {net:,.0f} bits")
     fig.tight_layout()
     return fig

@@ -39,7 +39,7 @@ OBJECTIVES = ("elbo", "beta_tcvae", "capacity")  # TrainConfig.objective (vae_he
 #: ``denoising``, ``labels`` (trained on images and labels), ``spatial_code`` (``dense_units=0``).
 MODEL_KINDS = {"vae": "vae_helpers.vae", "autoencoder": "vae_helpers.autoencoder",
                "conditional_vae": "vae_helpers.conditional", "mlp_vae": "vae_helpers.disentangling",
-               "discrete_vae": "vae_helpers.discrete"}
+               "discrete_vae": "vae_helpers.discrete", "iwae_vae": "vae_helpers.iwae"}
 OPTIONAL = ("beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising", "filters",
             "objective", "capacity_nats")
 
