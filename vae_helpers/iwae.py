@@ -5,8 +5,9 @@ The ELBO is the IWAE bound with one sample. With K samples ``z_k ~ q(z|x)`` the 
     IWAE_K(x) = log (1/K) sum_k w_k,   log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x)
 
 is tighter, and training on it lets q be broader than the true posterior where that costs the
-likelihood less (Burda et al. 2016, their 1-layer model: test NLL 85.33 nats with K = 5 against
-86.76 for the VAE). This model kind (``"iwae_vae"``) adds what the literature credits for
+likelihood less (Burda et al. 2016, one stochastic layer on dynamically binarized MNIST: test NLL
+85.54 nats for IWAE with K = 5 against 86.47 for a VAE trained with 5 samples, as quoted in the
+README of github.com/nbip/IWAE). This model kind (``"iwae_vae"``) adds what the literature credits for
 binarized MNIST:
 
 - K = :data:`IWAE_SAMPLES` = 5 samples per image in training;
