@@ -62,3 +62,11 @@ def test_cli_startup_prints_one_row_per_command():
     assert [name.split(" (")[0] for name, *_ in rows] == [
         "vae-course --help", "vae-course plots --latent-dim 1", "python -c 'import vae_helpers.training'"]
     assert all(float(seconds) > 0 for _, seconds, _ in rows) and max(int(share) for *_, share in rows) == 100
+
+
+def test_binarized_nll_smoke_prints_one_row_per_k():
+    out = run("binarized_nll.py", "--smoke")
+    rows = re.findall(r"^\| (\d+) \| ([\d.]+) \| (\d+) \| (\d+) \|$", out, re.M)
+    assert [k for k, *_ in rows] == ["10", "50"]
+    nll = [float(v) for _, v, *_ in rows]
+    assert all(0 < v < 784 * 0.7 for v in nll) and nll[1] <= nll[0] + 1.0   # more samples: a tighter bound
