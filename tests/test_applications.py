@@ -222,3 +222,52 @@ def test_spatial_code_autoencoder_and_its_checks():
     with pytest.raises(ValueError, match=r"`dense_units` must be"):
         dataclasses.replace(TINY, dense_units=0)          # a VAE needs its dense layer
     assert dataclasses.replace(TINY, model="autoencoder", dense_units=0).key().startswith("digits-z4-convae-e2-")
+
+
+def test_spatial_vae_has_one_gaussian_per_position_and_channel(tmp_path):
+    config = dataclasses.replace(TINY, dense_units=0, latent_dim=3, filters=(16,), convs_per_stage=2, denoising=True)
+    vae = train_vae(config, cache_dir=tmp_path, verbose=0).model
+    z_mean, z_log_var = vae.encode(np.zeros((2, 8, 8, 1), "float32"))
+    assert z_mean.shape == z_log_var.shape == (2, 4 * 4 * 3) and vae.latent_dim == 48
+    assert len([layer for layer in vae.encoder.layers if "conv" in layer.name]) == 2   # strided + one more
+    assert vae.reconstruct(np.zeros((2, 8, 8, 1), "float32")).shape == (2, 8, 8, 1)
+
+
+def test_convs_per_stage_needs_a_spatial_code():
+    with pytest.raises(ValueError, match=r"`convs_per_stage` applies to spatial codes only.*convs_per_stage=2, dense_units=32"):
+        dataclasses.replace(TINY, convs_per_stage=2)
+    assert dataclasses.replace(TINY, dense_units=0, convs_per_stage=1).key() != dataclasses.replace(
+        TINY, dense_units=0, convs_per_stage=2).key()
+
+
+def test_warm_start_begins_from_the_parent_weights_and_has_its_own_key(tmp_path):
+    parent = dataclasses.replace(TINY, epochs=1)
+    child = dataclasses.replace(parent, beta=4.0, learning_rate=1e-9, lr_schedule="constant", init_from=parent)
+    assert child.key() != dataclasses.replace(parent, beta=4.0, learning_rate=1e-9, lr_schedule="constant").key()
+    assert "-from-" in child.key() and child.key() == dataclasses.replace(child).key()
+    trained = train_vae(child, cache_dir=tmp_path, verbose=0).model
+    parent_model = train_vae(parent, cache_dir=tmp_path, verbose=0)
+    assert parent_model.from_cache                       # the child trained it first, through the cache
+    for a, b in zip(trained.get_weights(), parent_model.model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)      # a learning rate of 1e-9 leaves the parent's weights
+
+
+def test_warm_start_refuses_another_architecture():
+    with pytest.raises(ValueError, match=r"`init_from` must have the same .*latent_dim=8"):
+        dataclasses.replace(TINY, init_from=dataclasses.replace(TINY, latent_dim=8))
+    with pytest.raises(ValueError, match=r"`init_from` must be a TrainConfig or None. Received: init_from='x'"):
+        dataclasses.replace(TINY, init_from="x")
+
+
+def test_train_many_prints_one_line_per_model(tmp_path, capsys):
+    from vae_helpers.training import train_many
+
+    configs = {"first": dataclasses.replace(TINY, epochs=1), "second": dataclasses.replace(TINY, epochs=1, seed=4)}
+    models = train_many(configs, cache_dir=tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    assert list(models) == ["first", "second"] and len(lines) == 2
+    assert lines[0].startswith("first: trained for 1 epochs in ") and "final training loss" in lines[0]
+    train_many({"again": configs["first"]}, cache_dir=tmp_path)
+    assert capsys.readouterr().out.startswith("again: loaded from the cache in ")
+    with pytest.raises(ValueError, match=r"`configs` must be a dict of name -> TrainConfig"):
+        train_many([TINY])

@@ -79,3 +79,39 @@ def test_png_and_jpeg_sizes_are_real_files(images):
 def test_bad_inputs(images, call, match):
     with pytest.raises(ValueError, match=match):
         call(images)
+
+
+@pytest.mark.parametrize("kind, param", [("total variation", 0.1), ("wavelet (BayesShrink)", 1.0),
+                                         ("non-local means", 0.1), ("BM3D", 0.2)])
+def test_classical_denoisers_beat_the_noisy_input_and_stay_in_range(images, kind, param):
+    noisy = iq.gaussian_noise(np.repeat(images, 3, axis=0), 0.2, seed=4)
+    clean = np.repeat(images, 3, axis=0)
+    out = iq.denoise(noisy, kind, param)
+    assert out.shape == noisy.shape and out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
+    assert iq.psnr(clean, out).mean() > iq.psnr(clean, noisy).mean() + 1.5
+
+
+def test_bm3d_mosaic_keeps_each_image_in_its_place(images):
+    x = np.repeat(images, 5, axis=0) * np.linspace(0.2, 1.0, 20)[:, None, None, None].astype("float32")
+    out = iq.bm3d_denoise(x, 0.01, max_tile=3)          # 20 images: two 3 x 3 mosaics and a padded third
+    assert out.shape == x.shape and np.abs(out - x).max() < 0.05
+
+
+def test_ssim_known_values(images):
+    assert np.allclose(iq.ssim(images, images), 1.0)
+    assert np.all(iq.ssim(images, np.clip(images + iq.gaussian_noise(images * 0, 0.3, 1), 0, 1)) < 0.5)
+    with pytest.raises(ValueError, match=r"`estimate` must have the shape of `clean`"):
+        iq.ssim(images, images[:2])
+
+
+def test_webp_files_are_real_and_smaller_than_jpeg_at_low_quality(images):
+    decoded, bits = iq.webp_roundtrip(images, 10)
+    assert decoded.shape == images.shape and bits.dtype == np.int64 and np.all(bits > 0)
+    assert np.all(bits < iq.jpeg_roundtrip(images, 10)[1])   # WebP's fixed overhead is much smaller than JPEG's
+    with pytest.raises(ValueError, match=r"`file_format` must be JPEG or WEBP. Received: file_format='PNG'"):
+        iq.jpeg_roundtrip(images, 10, file_format="PNG")
+
+
+def test_denoise_refuses_unknown_kinds(images):
+    with pytest.raises(ValueError, match=r"`kind` must be one of median, gaussian, total variation"):
+        iq.denoise(images, "bilateral", 1.0)

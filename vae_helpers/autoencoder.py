@@ -82,15 +82,17 @@ class Autoencoder(CourseModel):
 
 
 def build_autoencoder_model(input_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64),
-                            dense_units: int = DENSE_UNITS, denoising: bool = False, seed: int | None = None) -> Autoencoder:
+                            dense_units: int = DENSE_UNITS, denoising: bool = False, seed: int | None = None,
+                            convs_per_stage: int = 1) -> Autoencoder:
     """An :class:`Autoencoder` with the course's encoder and decoder (notebook 01's architecture).
 
     ``dense_units=0`` gives a convolutional autoencoder whose code is a feature map with
-    ``latent_dim`` channels at 1/2**len(filters) of the image size (no dense bottleneck).
+    ``latent_dim`` channels at 1/2**len(filters) of the image size (no dense bottleneck), with
+    ``convs_per_stage`` convolutions per resolution.
     """
     if check_int("dense_units", dense_units, 0) == 0:
-        encoder = build_spatial_encoder(input_shape, latent_dim, filters)
-        decoder = build_spatial_decoder(input_shape, latent_dim, filters)
+        encoder = build_spatial_encoder(input_shape, latent_dim, filters, convs_per_stage=convs_per_stage)
+        decoder = build_spatial_decoder(input_shape, latent_dim, filters, convs_per_stage=convs_per_stage)
     else:
         encoder = build_encoder(input_shape, latent_dim, filters, dense_units)
         decoder = build_decoder(input_shape, latent_dim, filters)
@@ -101,10 +103,10 @@ def build_autoencoder_model(input_shape: Sequence[int], latent_dim: int, filters
 
 #: The TrainConfig options this model kind supports beyond the shared ones (vae_helpers.training's registry);
 #: ``dense_units=0`` (a spatial code) is allowed too.
-SUPPORTS = frozenset({"filters", "denoising", "spatial_code"})
+SUPPORTS = frozenset({"filters", "denoising", "spatial_code", "convs_per_stage"})
 
 
 def build_from_config(config, image_shape: tuple[int, int, int], n_classes: int, steps_per_epoch: int) -> Autoencoder:
     """The autoencoder a :class:`~vae_helpers.training.TrainConfig` describes (the training registry's builder)."""
     return build_autoencoder_model(image_shape, config.latent_dim, config.filters, config.dense_units,
-                                   denoising=config.denoising, seed=config.seed)
+                                   denoising=config.denoising, seed=config.seed, convs_per_stage=config.convs_per_stage)

@@ -125,27 +125,49 @@ def build_decoder(
 
 
 def build_spatial_encoder(input_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64),
-                          name: str = "encoder") -> keras.Model:
+                          name: str = "encoder", convs_per_stage: int = 1, variational: bool = False) -> keras.Model:
     """:func:`build_encoder`'s convolutions with a *spatial* code: a 1x1 convolution to ``latent_dim`` channels
-    on the last feature map, no dense layer (the convolutional autoencoder of notebook 05)."""
+    on the last feature map, no dense layer (the convolutional autoencoder of notebook 05).
+
+    Args:
+        convs_per_stage: convolutions per resolution: the strided one, then ``convs_per_stage - 1`` of stride 1.
+        variational: output ``[z_mean, z_log_var]``, each the feature map flattened to a vector (a VAE with a
+            spatial latent: one Gaussian per position and channel).
+    """
     filters = check_filters(filters)
     input_shape = check_image_shape("input_shape", input_shape, len(filters))
+    convs_per_stage = check_int("convs_per_stage", convs_per_stage, 1, 4)
     x_in = keras.Input(shape=input_shape, name="image")
     h = x_in
     for i, f in enumerate(filters):
         h = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(h)
-    return keras.Model(x_in, layers.Conv2D(check_latent_dim(latent_dim), 1, name="z")(h), name=name)
+        for k in range(1, convs_per_stage):
+            h = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv_{i}_{k}")(h)
+    latent_dim = check_latent_dim(latent_dim)
+    if not variational:
+        return keras.Model(x_in, layers.Conv2D(latent_dim, 1, name="z")(h), name=name)
+    flat = [layers.Flatten(name=f"{n}_flat")(layers.Conv2D(latent_dim, 1, name=n)(h)) for n in ("z_mean", "z_log_var")]
+    return keras.Model(x_in, flat, name=name)
 
 
 def build_spatial_decoder(output_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64),
-                          name: str = "decoder") -> keras.Model:
-    """:func:`build_decoder`'s transposed convolutions fed the spatial code of :func:`build_spatial_encoder`."""
+                          name: str = "decoder", convs_per_stage: int = 1, flat: bool = False) -> keras.Model:
+    """:func:`build_decoder`'s transposed convolutions fed the spatial code of :func:`build_spatial_encoder`.
+
+    Args:
+        convs_per_stage: ``convs_per_stage - 1`` stride-1 convolutions before each transposed one (the mirror).
+        flat: take the code as a flat vector (a spatial-latent VAE's ``z``) and reshape it first.
+    """
     filters = check_filters(filters)
     height, width, channels = check_image_shape("output_shape", output_shape, len(filters))
+    convs_per_stage = check_int("convs_per_stage", convs_per_stage, 1, 4)
     factor = 2 ** len(filters)
-    z_in = keras.Input(shape=(height // factor, width // factor, check_latent_dim(latent_dim)), name="z")
-    h = z_in
+    code_shape = (height // factor, width // factor, check_latent_dim(latent_dim))
+    z_in = keras.Input(shape=(int(np.prod(code_shape)),) if flat else code_shape, name="z")
+    h = layers.Reshape(code_shape, name="reshape")(z_in) if flat else z_in
     for i, f in enumerate(reversed(filters)):
+        for k in range(1, convs_per_stage):
+            h = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv_{i}_{k}")(h)
         h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu", name=f"deconv_{i}")(h)
     logits = layers.Conv2DTranspose(channels, 3, padding="same", name="logits")(h)
     return keras.Model(z_in, logits, name=name)

@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import logging
 import math
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from .shapes import DATA_VERSION as SHAPES_DATA_VERSION
 from .tf_startup import keras, tf
 
 __all__ = ["MODEL_KINDS", "OBJECTIVES", "TrainConfig", "TrainResult", "build_for", "key_material", "make_optimizer", "model_kind",
-           "snapshot_inputs", "train_vae"]
+           "snapshot_inputs", "train_many", "train_vae"]
 
 OBJECTIVES = ("elbo", "beta_tcvae", "capacity")  # TrainConfig.objective (vae_helpers.disentangling)
 
@@ -41,7 +42,7 @@ MODEL_KINDS = {"vae": "vae_helpers.vae", "autoencoder": "vae_helpers.autoencoder
                "conditional_vae": "vae_helpers.conditional", "mlp_vae": "vae_helpers.disentangling",
                "discrete_vae": "vae_helpers.discrete", "iwae_vae": "vae_helpers.iwae"}
 OPTIONAL = ("beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising", "filters",
-            "objective", "capacity_nats")
+            "objective", "capacity_nats", "convs_per_stage")
 
 
 def model_kind(name: str):
@@ -78,6 +79,8 @@ class TrainConfig:
     denoising: bool = False            # train on corrupted inputs with clean targets (models.TrainingNoise)
     objective: str = "elbo"            # mlp_vae: "elbo" (beta-VAE), "beta_tcvae" or "capacity" (vae_helpers.disentangling)
     capacity_nats: float = 0.0         # mlp_vae with objective="capacity": the final capacity C in nats
+    convs_per_stage: int = 1           # spatial codes (dense_units=0): convolutions per resolution (notebook 05's denoisers)
+    init_from: TrainConfig | None = None  # warm start: begin from this config's trained weights (same architecture)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -85,7 +88,7 @@ class TrainConfig:
         supports = model_kind(self.model).SUPPORTS
         fields = {name: check_int(name, getattr(self, name), 1, maximum) for name, maximum in
                   (("latent_dim", MAX_LATENT_DIM), ("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE),
-                   ("steps_per_execution", None))}
+                   ("steps_per_execution", None), ("convs_per_stage", 4))}
         fields["dense_units"] = check_int("dense_units", self.dense_units, 0 if "spatial_code" in supports else 1, MAX_UNITS)
         fields |= {name: check_int(name, getattr(self, name), 0)
                    for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs")}
@@ -111,6 +114,11 @@ class TrainConfig:
         if refused:
             raise ValueError(f"`model={self.model!r}` does not support {', '.join(refused)}: leave them at their defaults. "
                              f"Received: {', '.join(f'{n}={getattr(self, n)!r}' for n in refused)}")
+        if fields["convs_per_stage"] != 1 and fields["dense_units"] != 0:
+            raise ValueError("`convs_per_stage` applies to spatial codes only: set dense_units=0 or leave it at 1. "
+                             f"Received: convs_per_stage={self.convs_per_stage!r}, dense_units={self.dense_units!r}")
+        if self.init_from is not None:
+            _check_init_from(self)
         for name, value in fields.items():  # plain Python numbers, so the cache key never sees numpy types
             object.__setattr__(self, name, value)
 
@@ -130,14 +138,31 @@ class TrainConfig:
         kind = ("convae" if self.dense_units == 0 else "ae") if self.model == "autoencoder" else f"beta{self.beta:g}"
         kind = f"{kind}-denoising" if self.denoising else kind
         kind = f"mlp-{self.objective}-{kind}" if self.model == "mlp_vae" else kind
+        kind = kind if self.init_from is None else f"{kind}-from-{key_digest(key_material(self.init_from))[:8]}"
         return f"{prefix}-z{self.latent_dim}-{kind}-e{self.epochs}-{key_digest(key_material(self))}"
+
+
+_SHARED_WITH_PARENT = ("dataset", "model", "latent_dim", "filters", "dense_units", "convs_per_stage", "denoising",
+                       "normal_class")
+
+
+def _check_init_from(config: TrainConfig) -> None:
+    """A warm start must come from a config with the same data and architecture (its weights must fit)."""
+    parent = config.init_from
+    if not isinstance(parent, TrainConfig):
+        raise ValueError(f"`init_from` must be a TrainConfig or None. Received: init_from={parent!r}")
+    differ = [name for name in _SHARED_WITH_PARENT if getattr(parent, name) != getattr(config, name)]
+    if differ:
+        raise ValueError(f"`init_from` must have the same {', '.join(_SHARED_WITH_PARENT)} as the config it starts. "
+                         f"Received: init_from with {', '.join(f'{n}={getattr(parent, n)!r}' for n in differ)} "
+                         f"(this config: {', '.join(f'{n}={getattr(config, n)!r}' for n in differ)})")
 
 
 def _default(name: str):
     return TrainConfig.__dataclass_fields__[name].default
 
 
-_ADDED_LATER = ("model", "normal_class", "denoising", "objective", "capacity_nats")  # left out of the key at their defaults: older keys stay valid
+_ADDED_LATER = ("model", "normal_class", "denoising", "objective", "capacity_nats", "convs_per_stage", "init_from")  # left out of the key at their defaults: older keys stay valid
 
 
 def key_material(config: TrainConfig) -> dict:
@@ -147,6 +172,8 @@ def key_material(config: TrainConfig) -> dict:
     true`` with the default ``model``.
     """
     settings = dataclasses.asdict(config)
+    if config.init_from is not None:  # the parent as its own key material says it (recursively)
+        settings["init_from"] = key_material(config.init_from)["config"]
     if settings["model"] == "conditional_vae":
         settings["model"], settings["conditional"] = "vae", True
     for name in _ADDED_LATER:
@@ -286,6 +313,8 @@ def train_vae(config: TrainConfig, cache_dir: str | Path | None = None, retrain:
     loggers = []
 
     def train(model):
+        if config.init_from is not None:  # warm start: the parent's weights (trained or loaded), a fresh optimizer
+            model.set_weights(train_vae(config.init_from, cache_dir=cache_dir, verbose=verbose).model.get_weights())
         extra = list(callbacks or [])
         if run_dir is not None:  # created only when training starts: it replaces the run's folder
             from .tensorboard_log import TensorBoardLogger, run_samples
@@ -311,6 +340,25 @@ def train_vae(config: TrainConfig, cache_dir: str | Path | None = None, retrain:
                           f"{where} running again with the same settings writes the run from the cache.",
                           TensorBoardWarning, stacklevel=2)
     return result
+
+
+def train_many(configs: dict[str, TrainConfig], cache_dir: str | Path | None = None) -> dict[str, keras.Model]:
+    """Train (or load) each config of ``{name: config}`` quietly, printing one line per model; return the models by name.
+
+    For notebooks that train dozens of small models: a line per model says the cell is working, where
+    one line per epoch of each would bury the results.
+    """
+    if not isinstance(configs, dict) or not all(isinstance(c, TrainConfig) for c in configs.values()):
+        raise ValueError(f"`configs` must be a dict of name -> TrainConfig. Received: configs={configs!r}")
+    models = {}
+    for name, config in configs.items():
+        start = time.perf_counter()
+        result = train_vae(config, cache_dir=cache_dir, verbose=0)
+        how = "loaded from the cache" if result.from_cache else f"trained for {config.epochs} epochs"
+        print(f"{name}: {how} in {time.perf_counter() - start:.0f} s (final training loss "
+              f"{result.history['loss'][-1]:.2f})", flush=True)
+        models[name] = result.model
+    return models
 
 
 @contextlib.contextmanager

@@ -21,7 +21,8 @@ import numpy as np
 
 from .base import CourseModel
 from .checks import MAX_SAMPLES, check_codes, check_int, check_number, check_seed
-from .models import DENSE_UNITS, build_decoder, build_encoder, predict_images, run_batched
+from .models import (DENSE_UNITS, build_decoder, build_encoder, build_spatial_decoder, build_spatial_encoder, predict_images,
+                     run_batched)
 from .tf_startup import keras
 
 __all__ = ["MAX_SAMPLES", "SUPPORTS", "Sampling", "VAE", "bernoulli_log_likelihood", "build_from_config", "build_vae",
@@ -198,28 +199,36 @@ def build_vae(
     dense_units: int = DENSE_UNITS,
     beta: float = 1.0,
     seed: int | None = None,
+    convs_per_stage: int = 1,
     **vae_kwargs,
 ) -> VAE:
     """A :class:`VAE` with the course's convolutional encoder and decoder (see :mod:`vae_helpers.models`).
 
     ``vae_kwargs`` (``kl_warmup_steps``, ``free_bits``, ``denoising``) are passed to :class:`VAE`.
+    ``dense_units=0`` gives a *spatial* latent: ``latent_dim`` channels at 1/2**len(filters) of the image
+    size, with ``convs_per_stage`` convolutions per resolution (notebook 05's denoising VAE).
     """
-    encoder = build_encoder(input_shape, latent_dim, filters, dense_units, variational=True)
-    decoder = build_decoder(input_shape, latent_dim, filters)
+    if dense_units == 0:
+        encoder = build_spatial_encoder(input_shape, latent_dim, filters, convs_per_stage=convs_per_stage, variational=True)
+        decoder = build_spatial_decoder(input_shape, latent_dim, filters, convs_per_stage=convs_per_stage, flat=True)
+    else:
+        encoder = build_encoder(input_shape, latent_dim, filters, dense_units, variational=True)
+        decoder = build_decoder(input_shape, latent_dim, filters)
     vae = VAE(encoder, decoder, beta=beta, seed=seed, name="vae", **vae_kwargs)
     vae.build((None, *input_shape))
     return vae
 
 
 #: The TrainConfig options this model kind supports beyond the shared ones (vae_helpers.training's registry).
-SUPPORTS = frozenset({"filters", "beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising"})
+SUPPORTS = frozenset({"filters", "beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising",
+                      "spatial_code", "convs_per_stage"})
 
 
 def build_from_config(config, image_shape: tuple[int, int, int], n_classes: int, steps_per_epoch: int) -> VAE:
     """The VAE a :class:`~vae_helpers.training.TrainConfig` describes (the training registry's builder)."""
     return build_vae(image_shape, config.latent_dim, config.filters, config.dense_units, config.beta, seed=config.seed,
                      kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch, free_bits=config.free_bits,
-                     denoising=config.denoising)
+                     denoising=config.denoising, convs_per_stage=config.convs_per_stage)
 
 
 def load_vae(path) -> VAE:

@@ -1,0 +1,69 @@
+"""The real file for a VAE's lossy code: quantization, ideal sizes and ANS streams on cases with known answers."""
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from vae_helpers import latent_coding as lc
+
+
+def test_code_bits_known_values():
+    # P(0) = Phi(0.5) - Phi(-0.5) at step 1: 0.3829 per dimension
+    assert np.allclose(lc.code_bits(np.zeros((1, 3), int), np.ones(3)), -3 * np.log2(norm.cdf(0.5) - norm.cdf(-0.5)))
+    # far in the tail the mass is computed without cancellation: i = 20 at step 0.5 is z = 10
+    expected = -np.log2(norm.sf(9.75) - norm.sf(10.25))
+    assert np.allclose(lc.code_bits(np.array([[20]]), [0.5]), expected, rtol=1e-9)
+    assert np.allclose(lc.code_bits(np.array([[-20]]), [0.5]), expected, rtol=1e-9)   # symmetric
+
+
+def test_a_wide_step_costs_almost_nothing_and_a_fine_one_about_log2_of_its_inverse():
+    assert lc.code_bits(np.zeros((1, 1), int), [20.0])[0] < 1e-6
+    # fine grid: -log2(P) ~ -log2(step * phi(z))
+    step, i = 1e-3, 500
+    assert np.isclose(lc.code_bits(np.array([[i]]), [step])[0], -np.log2(step * norm.pdf(i * step)), rtol=1e-4)
+
+
+def test_quantize_dequantize_round_trip_within_half_a_step():
+    rng = np.random.default_rng(0)
+    z, steps = rng.standard_normal((50, 4)), np.array([0.1, 0.5, 1.0, 3.0])
+    index = lc.quantize(z, steps)
+    assert index.dtype == np.int32 and np.all(np.abs(lc.dequantize(index, steps) - z) <= steps / 2 + 1e-6)
+
+
+def test_stream_decodes_exactly_and_costs_the_ideal_size_plus_at_most_two_words():
+    rng = np.random.default_rng(1)
+    steps = np.r_[np.full(6, 0.2), np.full(4, 4.0)]
+    index = lc.quantize(rng.standard_normal((300, 10)), steps)
+    words = lc.compress_codes(index, steps)
+    assert words.dtype == np.uint32 and np.array_equal(lc.decompress_codes(words, steps, 300), index)
+    ideal = lc.code_bits(index, steps).sum()
+    assert ideal <= 32 * len(words) <= ideal + 64 + 0.01 * ideal
+
+
+def test_file_bits_are_whole_words_of_single_image_streams():
+    steps = np.full(16, 0.3)
+    index = lc.quantize(np.random.default_rng(2).standard_normal((5, 16)), steps)
+    bits = lc.file_bits(index, steps)
+    assert bits.shape == (5,) and np.all(bits % 32 == 0)
+    assert np.all(bits >= lc.code_bits(index, steps)) and np.all(bits <= lc.code_bits(index, steps) + 64)
+
+
+def test_latent_steps_match_the_posterior_noise():
+    z_log_var = np.log(np.array([[0.01, 1.0], [0.04, 1.0], [0.01, 1.0]]))   # median std 0.1 and 1
+    assert np.allclose(lc.latent_steps(z_log_var), np.sqrt(12) * np.array([0.1, 1.0]))
+    assert np.allclose(lc.latent_steps(z_log_var, scale=2.0), 2 * np.sqrt(12) * np.array([0.1, 1.0]))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: lc.quantize(np.zeros((2, 3)), [1.0, 1.0]), r"`steps` must be one positive finite step per latent dimension \(3\)"),
+    (lambda: lc.quantize(np.zeros((2, 2)), [1.0, 0.0]), r"`steps` must be one positive"),
+    (lambda: lc.dequantize(np.zeros((2, 2)), [1.0, 1.0]), r"`indices` must be integers of shape \(n, 2\)"),
+    (lambda: lc.compress_codes(np.full((1, 1), 5000), [1.0]), r"within ±1023"),
+    (lambda: lc.decompress_codes(np.zeros(3, np.int64), [1.0], 1), r"`words` must be the uint32 array"),
+    (lambda: lc.decompress_codes(lc.compress_codes(np.zeros((4, 2), int), [0.1, 0.1]), [0.1, 0.1], 1),
+     r"holds more than 1 codes"),
+    (lambda: lc.latent_steps(np.zeros(3)), r"`z_log_var` must be a finite array \(n, latent_dim\)"),
+])
+def test_bad_inputs_are_refused(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
