@@ -311,7 +311,7 @@ def test_run_notebooks_prints_no_kernel_transport_warning(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda: TrainConfig(latent_dim=10_000_000), r"`latent_dim` must be an integer in \[1, 1024\]"),
-    (lambda: TrainConfig(dense_units=10**9), r"`dense_units` must be an integer in \[1, 16384\]"),
+    (lambda: TrainConfig(dense_units=10**9), r"`dense_units` must be an integer in \[0, 16384\]"),  # 0: a spatial code
     (lambda: TrainConfig(filters=(32, 10**6)), r"`filters` must be an integer in \[1, 16384\]"),
     (lambda: TrainConfig(batch_size=10**8), r"`batch_size` must be an integer in \[1, 65536\]"),
     (lambda: TrainConfig(epochs=10**6), r"`epochs` must be an integer in \[1, 10000\]"),
