@@ -35,7 +35,7 @@ def test_every_registered_kind_builds_what_it_says():
 @pytest.mark.parametrize("kind, option, value", [
     ("autoencoder", "beta", 2.0), ("autoencoder", "free_bits", 0.5), ("autoencoder", "snapshot_images", 8),
     ("conditional_vae", "kl_warmup_epochs", 2), ("conditional_vae", "denoising", True),
-    ("conditional_vae", "snapshot_samples", 4), ("vae", "dense_units", 0),
+    ("conditional_vae", "snapshot_samples", 4), ("discrete_vae", "dense_units", 0), ("conditional_vae", "convs_per_stage", 2),
 ])
 def test_a_kind_refuses_the_options_it_does_not_support(kind, option, value):
     with pytest.raises(ValueError, match=rf"`{option}`? must be|`model='{kind}'` does not support {option}"):
@@ -47,17 +47,20 @@ CHANGES = {"dataset": "mnist", "latent_dim": 4, "beta": 2.0, "epochs": 2, "batch
            "n_test": 50, "learning_rate": 1e-3, "lr_schedule": "constant", "filters": (16,), "dense_units": 8,
            "kl_warmup_epochs": 1, "free_bits": 0.1, "jit_compile": True, "steps_per_execution": 2,
            "snapshot_images": 4, "snapshot_samples": 4, "model": "conditional_vae", "normal_class": 3,
-           "denoising": True, "objective": "beta_tcvae", "capacity_nats": 5.0}
+           "denoising": True, "objective": "beta_tcvae", "capacity_nats": 5.0, "convs_per_stage": 2, "init_from": TINY}
 MLP = dataclasses.replace(TINY, model="mlp_vae", filters=(32, 64))   # the base for the mlp_vae-only settings
+SPATIAL = dataclasses.replace(TINY, dense_units=0)                   # the base for convs_per_stage (spatial codes only)
 
 
 def test_the_key_depends_on_every_setting():
     assert set(CHANGES) == {f.name for f in dataclasses.fields(TrainConfig)}
     keys = {name: dataclasses.replace(TINY, **{name: value}).key() for name, value in CHANGES.items()
-            if name not in ("objective", "capacity_nats")}
+            if name not in ("objective", "capacity_nats", "convs_per_stage")}
     keys["objective"] = dataclasses.replace(MLP, objective="beta_tcvae").key()
     keys["capacity_nats"] = dataclasses.replace(MLP, objective="capacity", capacity_nats=5.0).key()
-    assert TINY.key() not in keys.values() and MLP.key() not in keys.values() and len(set(keys.values())) == len(CHANGES)
+    keys["convs_per_stage"] = dataclasses.replace(SPATIAL, convs_per_stage=2).key()
+    assert all(base.key() not in keys.values() for base in (TINY, MLP, SPATIAL))
+    assert len(set(keys.values())) == len(CHANGES)
 
 
 def test_keys_keep_the_form_they_had_before_the_registry():
