@@ -128,17 +128,16 @@ def bm3d_denoise(x, sigma: float, max_tile: int = 20) -> np.ndarray:
     return np.clip(np.concatenate(out)[:n, ..., None], 0.0, 1.0)
 
 
-#: Classical denoisers by name: the function and the name of the parameter :func:`best_filter` tunes.
-DENOISERS = {"median": (median_denoise, "size"), "gaussian": (gaussian_denoise, "sigma"),
-             "total variation": (tv_denoise, "weight"), "wavelet (BayesShrink)": (wavelet_denoise, "scale"),
-             "non-local means": (nl_means_denoise, "h"), "BM3D": (bm3d_denoise, "sigma")}
+#: Classical denoisers by name; each takes the images and the one parameter :func:`best_filter` tunes.
+DENOISERS = {"median": median_denoise, "gaussian": gaussian_denoise, "total variation": tv_denoise,
+             "wavelet (BayesShrink)": wavelet_denoise, "non-local means": nl_means_denoise, "BM3D": bm3d_denoise}
 
 
 def denoise(x, kind: str, param: float) -> np.ndarray:
     """Apply the classical denoiser ``kind`` (a key of :data:`DENOISERS`) with its parameter ``param``."""
     if kind not in DENOISERS:
         raise ValueError(f"`kind` must be one of {', '.join(DENOISERS)}. Received: kind={kind!r}")
-    return DENOISERS[kind][0](x, param)
+    return DENOISERS[kind](x, param)
 
 
 def ssim(clean, estimate) -> np.ndarray:
