@@ -12,9 +12,9 @@ or relative-entropy coding of a sample of ``q(z | x)``). This module writes an a
 3. **decode** ``z_j = i_j Δ_j`` and run the decoder.
 
 A dimension the model does not use (``q(z_j | x) ≈ p(z_j)``) gets a wide step and costs almost
-nothing. :func:`latent_steps` sets ``Δ_j = scale * sqrt(12) * σ_j``, where ``σ_j`` is the dimension's
+nothing. :func:`latent_steps` sets ``Δ_j = scale * sqrt(12) * s_j``, where ``s_j`` is the dimension's
 typical posterior standard deviation: the rounding error, uniform on a cell, then has the variance
-``Δ_j² / 12 = scale² σ_j²`` of the noise the decoder was trained with. The file holds only the ANS
+``Δ_j² / 12 = scale² s_j²`` of the noise the decoder was trained with. The file holds only the ANS
 words (32 bits each); the model and the steps are the codec's, shared by sender and receiver like a
 JPEG decoder's tables (but JPEG stores its tables in every file).
 """
@@ -53,7 +53,7 @@ def _check_indices(indices, dim: int) -> np.ndarray:
 
 
 def latent_steps(z_log_var, scale: float = 1.0) -> np.ndarray:
-    """Steps ``Δ_j = scale * sqrt(12) * σ_j``, with ``σ_j`` the median posterior std of dimension ``j`` over ``z_log_var``."""
+    """Steps ``Δ_j = scale * sqrt(12) * s_j``, with ``s_j`` the median posterior std of dimension ``j`` over ``z_log_var``."""
     z_log_var = np.asarray(z_log_var, dtype="float64")
     if z_log_var.ndim != 2 or len(z_log_var) == 0 or not np.all(np.isfinite(z_log_var)):
         raise ValueError(f"`z_log_var` must be a finite array (n, latent_dim) from the encoder. Received: shape {z_log_var.shape}")
