@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -70,3 +72,17 @@ def test_binarized_nll_smoke_prints_one_row_per_k():
     assert [k for k, *_ in rows] == ["10", "50"]
     nll = [float(v) for _, v, *_ in rows]
     assert all(0 < v < 784 * 0.7 for v in nll) and nll[1] <= nll[0] + 1.0   # more samples: a tighter bound
+
+
+def test_denoiser_seeds_smoke_prints_one_row_per_noise():
+    out = run("denoiser_seeds.py", "--smoke")
+    rows = re.findall(r"^\| (.+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) ± ([\d.]+) \| (.+?) \| ([\d.]+) \| (.+) \|$",
+                      out, re.M)
+    assert [r[0] for r in rows] == ["Gaussian 0.1", "Gaussian 0.3", "Gaussian 0.5", "salt & pepper 0.2"]
+    for noise, *seeds, mean, std, best, best_psnr, margins in rows:
+        seeds = [float(v) for v in seeds]
+        assert abs(np.mean(seeds) - float(mean)) < 0.01 and float(std) > 0       # the seeds differ
+        margin = [float(m) for m in margins.split(", ")]
+        assert np.allclose(margin, np.array(seeds) - float(best_psnr), atol=0.011)
+        assert best.split(" (")[0] in {"identity", "gaussian", "median", "total variation", "wavelet (BayesShrink)",
+                                       "non-local means", "BM3D"}
