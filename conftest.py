@@ -4,6 +4,8 @@
 - Is hermetic: the run gets its own, empty model cache (VAE_COURSE_CACHE, inherited by nbval's
   kernels and by the CLI subprocesses), removed at the end, so nothing is read from or written to
   the user's ~/.cache. Set VAE_COURSE_TEST_CACHE to a folder to keep that cache between runs.
+  It also gets its own KERAS_HOME, whose datasets/ links to the dataset files of $KERAS_HOME (or
+  ~/.keras) so that nothing is downloaded again.
 - Keeps TensorFlow's C++ log lines out of the comparison: TF_CPP_MIN_LOG_LEVEL silences most,
   and the lines TF prints before its logger starts are filtered from nbval's stderr streams.
 - Sanitizes memory addresses and similar run-to-run noise (notebooks/nbval_sanitize.cfg).
@@ -24,6 +26,25 @@ else:
     _TEST_CACHE = tempfile.mkdtemp(prefix="vae-course-test-cache-")
     os.environ["VAE_COURSE_CACHE"] = _TEST_CACHE
     atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
+
+
+def _own_keras_home() -> str:
+    """A Keras home for this run only, whose datasets/ links to the files of the one Keras would use otherwise.
+
+    Nothing else is shared with the user's Keras home (its keras.json, models, other caches), and
+    nothing the run writes stays behind.
+    """
+    source = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets"
+    home = Path(tempfile.mkdtemp(prefix="vae-course-test-keras-"))
+    (home / "datasets").mkdir()
+    if source.is_dir():
+        for entry in source.iterdir():
+            (home / "datasets" / entry.name).symlink_to(entry.resolve())
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    return str(home)
+
+
+os.environ["KERAS_HOME"] = _own_keras_home()
 
 SANITIZE_FILE = Path(__file__).parent / "notebooks" / "nbval_sanitize.cfg"
 

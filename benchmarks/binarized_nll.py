@@ -15,18 +15,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from vae_helpers.data import load_dataset
-from vae_helpers.evaluation import iwae_per_example
-from vae_helpers.settings import get_settings
-from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.measures.evaluation import iwae_per_example
+from vae_helpers.notebook import notebook_parameters
+from vae_helpers.training.trainer import TrainConfig, train_vae
 
 
 def config(smoke: bool) -> TrainConfig:
-    """Notebook 07's BINARY_CONFIG (keep the two equal: the cache then serves both)."""
-    settings = get_settings("smoke" if smoke else "full")
-    return TrainConfig(dataset="binarized_mnist", model="iwae_vae", latent_dim=50, epochs=settings.epochs(60),
-                       kl_warmup_epochs=settings.epochs(10), learning_rate=1e-3, seed=0,
-                       n_train=settings.n_train, n_test=settings.n_test)
+    """Notebook 07's BINARY_CONFIG, read from its Parameters cell: the cache then serves both."""
+    return notebook_parameters("07_compression.ipynb", "smoke" if smoke else "full")["BINARY_CONFIG"]
 
 
 def main(argv: list[str] | None = None) -> str:

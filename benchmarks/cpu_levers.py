@@ -17,8 +17,8 @@ import time
 import keras
 import numpy as np
 
-from vae_helpers.data import load_dataset
-from vae_helpers.vae import build_vae
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.models.vae import build_vae
 
 
 def time_epoch(x: np.ndarray, jit: bool, spe: int, batch_size: int) -> float:

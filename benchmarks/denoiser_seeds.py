@@ -22,31 +22,20 @@ import argparse
 
 import numpy as np
 
-from vae_helpers import image_quality as iq
-from vae_helpers.data import load_dataset
-from vae_helpers.settings import get_settings
-from vae_helpers.training import TrainConfig, train_many
+from vae_helpers.applications.recipes import DENOISER_GRIDS as PARAMS
+from vae_helpers.applications.recipes import DENOISING_NOISES as NOISES
+from vae_helpers.applications.recipes import corrupt, denoising_ae_config
+from vae_helpers.measures import image_quality as iq
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.core.settings import get_settings
+from vae_helpers.training.trainer import TrainConfig, train_many
 
 DRAWS = (1, 2, 3)
-# Notebook 05's NOISES and PARAMS (cell "NOISES = ..."); keep them equal.
-NOISES = {"Gaussian 0.1": ("gaussian", 0.1), "Gaussian 0.3": ("gaussian", 0.3), "Gaussian 0.5": ("gaussian", 0.5),
-          "salt & pepper 0.2": ("salt_and_pepper", 0.2)}
-PARAMS = {"gaussian": (0.4, 0.5, 0.6, 0.75, 1.0, 1.25), "median": (3, 5, 7),
-          "total variation": (0.01, 0.02, 0.03, 0.06, 0.1, 0.15, 0.25, 0.4), "wavelet (BayesShrink)": (0.5, 1.0, 1.5, 2.0, 3.0),
-          "non-local means": (0.05, 0.1, 0.2, 0.3, 0.45), "BM3D": (0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.4)}
 
 
 def config(smoke: bool, seed: int, latent_dim: int = 64) -> TrainConfig:
-    """Notebook 05's DENOISING_AE with ``seed`` (keep the two equal: the cache then serves both)."""
-    settings = get_settings("smoke" if smoke else "full")
-    return TrainConfig(dataset="fashion_mnist", model="autoencoder", latent_dim=latent_dim, filters=(64,), dense_units=0,
-                       convs_per_stage=2, epochs=settings.epochs(5), seed=seed, denoising=True,
-                       n_train=settings.n_train, n_test=settings.n_test or 1000)
-
-
-def corrupt(x: np.ndarray, noise: str, seed: int) -> np.ndarray:
-    kind, level = NOISES[noise]
-    return iq.gaussian_noise(x, level, seed) if kind == "gaussian" else iq.salt_and_pepper(x, level, seed)
+    """Notebook 05's denoising autoencoder (the shared recipe) with ``seed``: the cache serves both."""
+    return denoising_ae_config(get_settings("smoke" if smoke else "full"), seed, latent_dim)
 
 
 def main(argv: list[str] | None = None) -> str:

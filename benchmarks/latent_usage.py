@@ -2,9 +2,9 @@
 
 For each latent size (2, 16) and each architecture (`keras_example`: a 16-unit ReLU layer
 before the latent heads, as in the Keras VAE example; `course`: 256 units), the VAE is trained
-on Fashion-MNIST with the course's recipe (vae_helpers.training.TrainConfig, through the cache,
+on Fashion-MNIST with the course's recipe (vae_helpers.training.trainer.TrainConfig, through the cache,
 so the models are the ones the notebooks and `vae-course plots` use) and scored on the test
-set by vae_helpers.evaluation and vae_helpers.diagnostics:
+set by vae_helpers.measures.evaluation and vae_helpers.measures.diagnostics:
 
 - test -ELBO (one sample of z per image) and the IWAE bound with k samples, in nats per image,
   with the floor sum_d H(x_d) that no Bernoulli decoder can beat on grey-level pixels;
@@ -13,9 +13,8 @@ set by vae_helpers.evaluation and vae_helpers.diagnostics:
 - dead units of every ReLU layer of the encoder (never positive on any test image);
 - seconds per training epoch (median; from the cache entry's history).
 
-Then a likelihood that can be compared with published numbers: a VAE on statically binarized
-MNIST (the course's conv encoder, an MLP decoder so that k = 1000 importance samples per test
-image stay affordable), scored by IWAE with k = 1000 on the 10,000 test images.
+A likelihood that can be compared with published numbers (statically binarized MNIST, IWAE with
+k = 5,000) is `binarized_nll.py`'s, on notebook 07's model.
 
     python benchmarks/latent_usage.py            # full settings (about 40 min here when nothing is cached)
     python benchmarks/latent_usage.py --smoke    # seconds; used by the tests
@@ -26,27 +25,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import time
 
-import numpy as np
 
-from vae_helpers import diagnostics, evaluation
-from vae_helpers.data import load_dataset
-from vae_helpers.figures import plots_config
-from vae_helpers.models import ARCHITECTURES
-from vae_helpers.settings import get_settings
-from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.measures import diagnostics
+
+from vae_helpers.measures import evaluation
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.viz.figures import plots_config
+from vae_helpers.models.builders import ARCHITECTURES
+from vae_helpers.core.settings import get_settings
+from vae_helpers.notebook import notebook_parameters
+from vae_helpers.training.trainer import TrainConfig, train_vae
 
 IWAE_K, IWAE_IMAGES = 100, 1000          # Fashion-MNIST rows: IWAE on the first 1,000 test images
 SMOKE_IWAE_K = 10                        # --smoke (the tests): the table's form, not its numbers
-BINARIZED = {"latent_dim": 32, "hidden": 512, "epochs": 30, "k": 1000, "learning_rate": 1e-3, "batch_size": 128}
 
 
 def configs(smoke: bool) -> dict[tuple[int, str], TrainConfig]:
     """The four trained models: (latent_dim, architecture) -> config. 16-D is the README figures' model."""
     settings = get_settings("smoke" if smoke else "full")
-    base = {2: TrainConfig(dataset="fashion_mnist", latent_dim=2, epochs=settings.epochs(12), seed=42,
-                           n_train=settings.n_train, n_test=settings.n_test),
+    base = {2: notebook_parameters("02_vae.ipynb", settings.mode)["CONFIG"],   # notebook 02's 2-D VAE
             16: plots_config(settings)}
     return {(d, arch): dataclasses.replace(base[d], **ARCHITECTURES[arch])
             for d in (2, 16) for arch in ("keras_example", "course")}
@@ -66,42 +64,9 @@ def score(config: TrainConfig, verbose: int, k: int = IWAE_K) -> dict:
             "train_s": sum(seconds) if seconds else float("nan"), "epochs": config.epochs}
 
 
-def binarized_mnist_nll(smoke: bool, verbose: int) -> dict:
-    """Train a VAE on statically binarized MNIST and estimate its test NLL with IWAE (k importance samples)."""
-    import keras
-
-    from vae_helpers.models import build_encoder
-    from vae_helpers.callbacks import progress_callbacks
-    from vae_helpers.vae import VAE
-
-    p = dict(BINARIZED, **({"epochs": 1, "k": 50} if smoke else {}))
-    settings = get_settings("smoke" if smoke else "full")
-    ds = load_dataset("binarized_mnist", n_train=settings.n_train, n_test=settings.n_test, seed=0)
-    keras.utils.set_random_seed(0)
-    encoder = build_encoder(ds.image_shape, p["latent_dim"], variational=True)
-    decoder = keras.Sequential([keras.Input((p["latent_dim"],)),
-                                keras.layers.Dense(p["hidden"], activation="relu"),
-                                keras.layers.Dense(p["hidden"], activation="relu"),
-                                keras.layers.Dense(int(np.prod(ds.image_shape))),
-                                keras.layers.Reshape(ds.image_shape)], name="mlp_decoder")
-    vae = VAE(encoder, decoder, seed=0)
-    steps = p["epochs"] * -(-len(ds.x_train) // p["batch_size"])
-    vae.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(p["learning_rate"], steps, alpha=0.02)))
-    wall, cpu = time.perf_counter(), time.process_time()
-    vae.fit(ds.x_train, epochs=p["epochs"], batch_size=p["batch_size"], validation_data=(ds.x_test,), verbose=0,
-            callbacks=progress_callbacks(verbose))
-    train = (time.perf_counter() - wall, time.process_time() - cpu)
-    wall, cpu = time.perf_counter(), time.process_time()
-    neg_iwae = -evaluation.iwae_per_example(vae, ds.x_test, k=p["k"], batch_size=20, seed=0).mean()
-    scoring = (time.perf_counter() - wall, time.process_time() - cpu)
-    neg_elbo = -evaluation.elbo_per_example(vae, ds.x_test, seed=0).mean()
-    return {**p, "n_test": len(ds.x_test), "neg_elbo": neg_elbo, "neg_iwae": neg_iwae, "train": train, "scoring": scoring}
-
-
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="smoke settings (tiny data, one or two epochs)")
-    parser.add_argument("--skip-binarized", action="store_true", help="only the Fashion-MNIST table")
     args = parser.parse_args(argv)
     verbose = 0 if args.smoke else 1
     k = SMOKE_IWAE_K if args.smoke else IWAE_K
@@ -119,14 +84,6 @@ def main(argv: list[str] | None = None) -> str:
     plots = rows[(16, "course")]
     lines += ["", f"README figures' model (16-D, course): {plots['epochs']} epochs trained in {plots['train_s']:.0f} s "
               f"({plots['train_s'] / 60:.1f} min; sum of the epochs, validation included, snapshots excluded)"]
-    if not args.skip_binarized:
-        b = binarized_mnist_nll(args.smoke, verbose)
-        lines += ["", f"Statically binarized MNIST ({b['n_test']} test images): conv encoder, MLP decoder "
-                  f"{b['hidden']}-{b['hidden']}, latent {b['latent_dim']}, {b['epochs']} epochs, batch {b['batch_size']}", "",
-                  "| test -ELBO | IWAE NLL estimate | k | training (wall / CPU s) | IWAE scoring (wall / CPU s) |",
-                  "| ---: | ---: | ---: | ---: | ---: |",
-                  f"| {b['neg_elbo']:.2f} | {b['neg_iwae']:.2f} | {b['k']} | {b['train'][0]:.0f} / {b['train'][1]:.0f} "
-                  f"| {b['scoring'][0]:.0f} / {b['scoring'][1]:.0f} |"]
     text = "\n".join(lines)
     print(text)
     return text

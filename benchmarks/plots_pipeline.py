@@ -24,8 +24,8 @@ from pathlib import Path
 
 def worker(mode: str, out: str) -> dict:
     """Regenerate the figures in this process; return the timing split."""
-    from vae_helpers.figures import plots_config, regenerate_plots
-    from vae_helpers.settings import get_settings
+    from vae_helpers.viz.figures import plots_config, regenerate_plots
+    from vae_helpers.core.settings import get_settings
 
     settings = get_settings(mode)
     config = plots_config(settings)
@@ -39,7 +39,7 @@ def tsne_costs(entry: str, frames: int = 5) -> dict:
     """Seconds per t-SNE frame on the recorded snapshots: from scratch vs warm-started from the previous frame."""
     import numpy as np
 
-    from vae_helpers.latent import tsne_2d
+    from vae_helpers.viz.latent_space import tsne_2d
 
     with np.load(Path(entry) / "snapshots.npz") as npz:
         z = npz["z"]

@@ -1,12 +1,12 @@
 """The course's default VAE training against a faithful re-implementation of the Keras VAE example.
 
 Both train on the same MNIST training images and are scored with the same code: the test
--ELBO in nats (vae_helpers.evaluation, one sample of z per image, a fixed seed), measured after
+-ELBO in nats (vae_helpers.measures.evaluation, one sample of z per image, a fixed seed), measured after
 every epoch with the clock stopped. Each runs in its own subprocess, one after the other, so
 that peak memory (max RSS) is its own and the two never share the CPU.
 
 1. The Keras example trains for its published 30 epochs; its training time is the budget T.
-2. The course's default training (vae_helpers.training.TrainConfig) trains for the same budget T.
+2. The course's default training (vae_helpers.training.trainer.TrainConfig) trains for the same budget T.
 
 The table reports seconds per epoch, images per second, peak memory, the test -ELBO after
 the budget, and the time the course needs to reach the example's final test -ELBO.
@@ -62,9 +62,10 @@ def worker(variant: str, epochs: int, budget: float | None, n_train: int | None,
     import keras
     import numpy as np
 
-    from vae_helpers.data import load_dataset
-    from vae_helpers.evaluation import elbo_per_example
-    from vae_helpers.training import TrainConfig, build_for
+    from vae_helpers.data.datasets import load_dataset
+    from vae_helpers.measures.evaluation import elbo_per_example
+    from vae_helpers.models.densities import bernoulli_log_likelihood
+    from vae_helpers.training.trainer import TrainConfig, build_for
 
     ds = load_dataset("mnist", n_train=n_train, n_test=n_test, seed=0)
     keras.utils.set_random_seed(0)
@@ -74,11 +75,12 @@ def worker(variant: str, epochs: int, budget: float | None, n_train: int | None,
 
         vae = example.build_compiled_vae()
         encoder, decoder = example.for_evaluation(vae)
-        scored = type("Scored", (), {"encoder": encoder, "decoder": decoder})
+        scored = type("Scored", (), {"encoder": encoder, "decoder": decoder,
+                                     "log_likelihood": staticmethod(bernoulli_log_likelihood)})
         batch_size, settings = 128, "as published (Adam 1e-3, batch 128, sigmoid output)"
     else:
         config = TrainConfig(**{"dataset": "mnist", "epochs": epochs, "seed": 0, **(overrides or {})})
-        vae = build_for(config, ds.image_shape, len(ds.x_train))
+        vae = build_for(config, ds)
         scored, batch_size = vae, config.batch_size
         settings = (f"TrainConfig {'with ' + json.dumps(overrides) if overrides else 'defaults'} (Adam {config.learning_rate:g} "
                     f"with {config.lr_schedule} schedule over {config.epochs} epochs, batch {config.batch_size}, "

@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 from PIL import GifImagePlugin, Image  # noqa: F401  (registers the GIF writer patched below)
 
-from vae_helpers import animation, callbacks
-from vae_helpers.data import load_dataset
-from vae_helpers.latent import procrustes_align, tsne_2d
-from vae_helpers.vae import build_vae
+from vae_helpers.viz import animation
+
+from vae_helpers.training import callbacks
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.viz.latent_space import procrustes_align, tsne_2d
+from vae_helpers.models.vae import build_vae
 
 from gif_utils import read_gif
 

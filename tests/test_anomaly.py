@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vae_helpers import anomaly
-from vae_helpers.data import load_dataset
+from vae_helpers.applications import anomaly
+from vae_helpers.data.datasets import load_dataset
 
 
 def test_one_class_split_keeps_only_the_normal_class_for_training():

@@ -10,14 +10,18 @@ import pytest
 
 matplotlib.use("Agg")
 
-from vae_helpers import anomaly, evaluation, plotting  # noqa: E402
-from vae_helpers import image_quality as iq  # noqa: E402
-from vae_helpers.autoencoder import Autoencoder, build_autoencoder_model  # noqa: E402
-from vae_helpers.data import load_dataset  # noqa: E402
-from vae_helpers.models import TrainingNoise  # noqa: E402
+from vae_helpers.applications import anomaly
+
+from vae_helpers.measures import evaluation
+
+from vae_helpers.viz import plotting  # noqa: E402
+from vae_helpers.measures import image_quality as iq  # noqa: E402
+from vae_helpers.models.autoencoder import Autoencoder, build_autoencoder_model  # noqa: E402
+from vae_helpers.data.datasets import load_dataset  # noqa: E402
+from vae_helpers.models.builders import TrainingNoise  # noqa: E402
 from vae_helpers.notebook import format_table  # noqa: E402
-from vae_helpers.data import only_class
-from vae_helpers.training import TrainConfig, train_vae  # noqa: E402
+from vae_helpers.data.datasets import only_class
+from vae_helpers.training.trainer import TrainConfig, train_vae  # noqa: E402
 
 TINY = TrainConfig(dataset="digits", latent_dim=4, epochs=2, batch_size=64, n_train=256, n_test=128, seed=3,
                    filters=(16, 32), dense_units=32)
@@ -198,7 +202,7 @@ def test_elbo_and_iwae_from_shared_samples_match_the_separate_estimates(models):
 def test_tensorflow_warnings_are_silenced_only_while_training():
     import logging
 
-    from vae_helpers.training import _tf_warnings_silenced
+    from vae_helpers.training.trainer import _tf_warnings_silenced
 
     logger = logging.getLogger("tensorflow")
     before = logger.level
@@ -208,7 +212,7 @@ def test_tensorflow_warnings_are_silenced_only_while_training():
 
 
 def test_spatial_code_autoencoder_and_its_checks():
-    from vae_helpers.models import build_encoder, build_spatial_decoder
+    from vae_helpers.models.builders import build_encoder, build_spatial_decoder
 
     model = build_autoencoder_model((8, 8, 1), 3, (16, 32), dense_units=0)
     assert model.code_shape == (2, 2, 3)
@@ -260,7 +264,7 @@ def test_warm_start_refuses_another_architecture():
 
 
 def test_train_many_prints_one_line_per_model(tmp_path, capsys):
-    from vae_helpers.training import train_many
+    from vae_helpers.training.trainer import train_many
 
     configs = {"first": dataclasses.replace(TINY, epochs=1), "second": dataclasses.replace(TINY, epochs=1, seed=4)}
     models = train_many(configs, cache_dir=tmp_path)

@@ -12,13 +12,19 @@ import warnings
 import numpy as np
 import pytest
 
-from vae_helpers import anomaly, cli, disentanglement, evaluation
-from vae_helpers import image_quality as iq
-from vae_helpers.cache import CACHE_ENV
-from vae_helpers.classifier import per_class_accuracy
-from vae_helpers.data import load_dataset
-from vae_helpers.tensorboard_log import RunWriter
-from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.applications import anomaly
+
+from vae_helpers import cli
+
+from vae_helpers.measures import disentanglement
+
+from vae_helpers.measures import evaluation
+from vae_helpers.measures import image_quality as iq
+from vae_helpers.training.cache import CACHE_ENV
+from vae_helpers.measures.classifier import per_class_accuracy
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.training.tensorboard import RunWriter
+from vae_helpers.training.trainer import TrainConfig, train_vae
 
 TINY = TrainConfig(dataset="digits", latent_dim=2, epochs=1, batch_size=64, n_train=128, n_test=64,
                    filters=(8,), dense_units=16)
@@ -54,7 +60,7 @@ def test_likelihood_helpers_refuse_pixels_outside_0_1():
 
 
 def test_n_samples_is_named_as_the_caller_wrote_it():
-    from vae_helpers.vae import build_vae
+    from vae_helpers.models.vae import build_vae
 
     with pytest.raises(ValueError, match=r"`n_samples` must be a positive integer. Received: n_samples=0"):
         evaluation.elbo_per_example(build_vae((8, 8, 1), 2, (8,), 16), GREY, n_samples=0)
@@ -133,7 +139,7 @@ def test_warnings_as_errors_do_not_lose_a_finished_training(tmp_path):
     (["plots", "--strategy", "mirrored", "--logical-cpus", "100000"], "argument --logical-cpus: must be an integer in [2, 64]"),
 ])
 def test_options_without_bounds_or_empty_are_refused_in_one_line(argv, message, capsys, monkeypatch):
-    from vae_helpers import figures
+    from vae_helpers.viz import figures
 
     monkeypatch.setattr(figures, "regenerate_plots", lambda *a, **k: pytest.fail("work started"))
     try:
@@ -175,7 +181,7 @@ def test_plots_piped_into_head_still_writes_every_figure(tmp_path):
 def test_a_full_output_disk_while_installing_the_figures_replaces_none_of_them(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from vae_helpers import figures
+    from vae_helpers.viz import figures
 
     staging, out = tmp_path / "staging", tmp_path / "out"
     staging.mkdir(), out.mkdir()
@@ -236,7 +242,7 @@ def test_a_save_killed_midway_leaves_a_folder_that_the_next_save_removes(tmp_pat
 
 
 def test_batches_that_do_not_split_between_replicas_are_refused_with_advice():
-    from vae_helpers.checks import check_even_batches
+    from vae_helpers.core.checks import check_even_batches
 
     check_even_batches(128, 1)                                   # one device: anything goes
     check_even_batches(128, 2)
@@ -322,7 +328,8 @@ def test_sizes_that_would_exhaust_memory_are_refused_in_the_config(make, message
 
 
 def test_the_shapes_grid_and_interpolations_are_bounded():
-    from vae_helpers import latent, shapes
+    from vae_helpers.viz import latent_space as latent
+    from vae_helpers.data import shapes
 
     with pytest.raises(ValueError, match=r"at most 100,000,000 pixels in all, but size=512.* make 2,038,431,744"):
         shapes.make_shapes(size=512)
@@ -335,7 +342,7 @@ def test_the_shapes_grid_and_interpolations_are_bounded():
 
 
 def test_a_million_conditional_samples_are_refused_before_any_work():
-    from vae_helpers.conditional import build_conditional_vae
+    from vae_helpers.models.conditional import build_conditional_vae
 
     cvae = build_conditional_vae((8, 8, 1), n_classes=10, latent_dim=2, filters=(8,), dense_units=16)
     with pytest.raises(ValueError, match=r"`len\(labels\)` must be an integer in \[1, 100000\]. Received: len\(labels\)=1000000"):
@@ -345,6 +352,6 @@ def test_a_million_conditional_samples_are_refused_before_any_work():
 
 
 def train_vae_free_vae():
-    from vae_helpers.vae import build_vae
+    from vae_helpers.models.vae import build_vae
 
     return build_vae((8, 8, 1), latent_dim=2, filters=(8,), dense_units=16)

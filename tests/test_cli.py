@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from vae_helpers import cli, figures
-from vae_helpers.figures import FIGURES
-from vae_helpers.plotting import PLOTS_DIR
-from vae_helpers.settings import MODE_ENV
+from vae_helpers import cli
+
+from vae_helpers.viz import figures
+from vae_helpers.viz.figures import FIGURES
+from vae_helpers.viz.plotting import PLOTS_DIR
+from vae_helpers.core.settings import MODE_ENV
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:

@@ -15,7 +15,7 @@ import pytest
 from net_utils import free_ports
 
 from vae_helpers import cli
-from vae_helpers.cluster import ClusterUnreachableError, Workers, parse_workers, wait_for_workers
+from vae_helpers.training.cluster import ClusterUnreachableError, Workers, parse_workers, wait_for_workers
 
 
 

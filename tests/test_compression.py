@@ -1,4 +1,4 @@
-"""Bits-back ANS (vae_helpers.compression): lossless round trips, file size against the ELBO, clear errors."""
+"""Bits-back ANS (vae_helpers.applications.compression): lossless round trips, file size against the ELBO, clear errors."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from vae_helpers.compression import HEADER_BYTES, INITIAL_WORDS, CompressionError, compress, decompress, model_fingerprint
-from vae_helpers.disentangling import build_mlp_vae
-from vae_helpers.evaluation import elbo_per_example
-from vae_helpers.shapes import make_shapes
+from vae_helpers.applications.compression import HEADER_BYTES, INITIAL_WORDS, CompressionError, compress, decompress, model_fingerprint
+from vae_helpers.models.mlp_vae import build_mlp_vae
+from vae_helpers.measures.evaluation import elbo_per_example
+from vae_helpers.data.shapes import make_shapes
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +67,11 @@ def test_non_binary_images_are_refused(vae):
         compress(vae, np.zeros((16, 16, 1), dtype="float32"))
 
 
-# -- 8-bit images with the discretized-logistic decoder (vae_helpers.discrete) --
+# -- 8-bit images with the discretized-logistic decoder (vae_helpers.models.discrete) --
 
 @pytest.fixture(scope="module")
 def discrete_vae():
-    from vae_helpers.discrete import build_discrete_vae
+    from vae_helpers.models.discrete import build_discrete_vae
 
     return build_discrete_vae((16, 16, 1), latent_dim=3, filters=(8,), dense_units=16, seed=0)
 
@@ -104,8 +104,8 @@ def _certain_encoder_vae(latent_dim: int = 3):
 
 def test_with_a_certain_posterior_the_file_is_minus_log2_p(images):
     """q puts all its mass in one bucket, so nothing comes back: each image costs -log2 p(x|z) + LATENT_BITS * d."""
-    from vae_helpers.compression import LATENT_BITS, code_lengths, net_bits
-    from vae_helpers.vae import bernoulli_log_likelihood
+    from vae_helpers.applications.compression import LATENT_BITS, code_lengths, net_bits
+    from vae_helpers.models.vae import bernoulli_log_likelihood
 
     model = _certain_encoder_vae()
     lengths = [code_lengths(model, image) for image in images]
@@ -118,7 +118,7 @@ def test_with_a_certain_posterior_the_file_is_minus_log2_p(images):
 
 
 def test_lossless_baselines_are_sizes_of_real_files():
-    from vae_helpers.compression import lossless_baselines
+    from vae_helpers.applications.compression import lossless_baselines
 
     flat = np.zeros((20, 16, 16, 1), dtype="float32")
     rng = np.random.default_rng(0)

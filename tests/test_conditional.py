@@ -5,9 +5,9 @@ import warnings
 import numpy as np
 import pytest
 
-from vae_helpers.classifier import ClassifierConfig, train_classifier
-from vae_helpers.conditional import ConditionalVAE, build_conditional_vae
-from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.measures.classifier import ClassifierConfig, train_classifier
+from vae_helpers.models.conditional import ConditionalVAE, build_conditional_vae
+from vae_helpers.training.trainer import TrainConfig, train_vae
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_classifier_learns_digits_and_is_cached(tmp_path):
 
 
 def test_total_variation():
-    from vae_helpers.classifier import total_variation
+    from vae_helpers.measures.classifier import total_variation
 
     assert total_variation([1, 1], [2, 2]) == 0.0 and total_variation([1, 0], [0, 3]) == 1.0
     assert total_variation(np.array([30, 10]), np.array([1, 1])) == pytest.approx(0.25)

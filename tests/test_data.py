@@ -3,7 +3,7 @@ import urllib.error
 import numpy as np
 import pytest
 
-from vae_helpers import data
+from vae_helpers.data import datasets as data
 
 
 @pytest.fixture(scope="module")

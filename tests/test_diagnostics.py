@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from vae_helpers import diagnostics
-from vae_helpers.vae import build_vae
+from vae_helpers.measures import diagnostics
+from vae_helpers.models.vae import build_vae
 
 
 def test_active_dimensions_counts_the_variances_above_the_threshold():

@@ -1,4 +1,4 @@
-"""The discretized-logistic likelihood of 8-bit images (vae_helpers.discrete): a distribution, a code length."""
+"""The discretized-logistic likelihood of 8-bit images (vae_helpers.models.discrete): a distribution, a code length."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from vae_helpers.discrete import (DiscreteVAE, discretized_logistic_log_likelihood, discretized_logistic_probabilities,
+from vae_helpers.models.discrete import (DiscreteVAE, discretized_logistic_log_likelihood, discretized_logistic_probabilities,
                                   to_levels)
-from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.training.trainer import TrainConfig, train_vae
 
 
 def _params(mu, log_s):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vae_helpers import disentanglement
-from vae_helpers.disentanglement import discretize, entropy, mutual_information_gap, mutual_information_matrix
+from vae_helpers.measures import disentanglement
+from vae_helpers.measures.disentanglement import discretize, entropy, mutual_information_gap, mutual_information_matrix
 
 
 def factor_grid(sizes=(3, 4, 5)):

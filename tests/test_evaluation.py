@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from types import SimpleNamespace
 
-from vae_helpers.evaluation import elbo_per_example, iwae_per_example
+from vae_helpers.measures.evaluation import elbo_per_example, iwae_per_example
+from vae_helpers.models.densities import bernoulli_log_likelihood
 
 SHAPE = (4, 4, 1)
 
@@ -21,7 +22,7 @@ def known_answer_vae(mu: float, log_var: float, pixel_logit: float, latent_dim: 
                                  keras.layers.Dense(latent_dim, **const(log_var))(h)])
     z_in = keras.Input((latent_dim,))
     logits = keras.layers.Reshape(SHAPE)(keras.layers.Dense(int(np.prod(SHAPE)), **const(pixel_logit))(z_in))
-    return SimpleNamespace(encoder=encoder, decoder=keras.Model(z_in, logits))
+    return SimpleNamespace(encoder=encoder, decoder=keras.Model(z_in, logits), log_likelihood=bernoulli_log_likelihood)
 
 
 def exact_log_px(x, pixel_logit):
@@ -80,7 +81,7 @@ def test_bad_input(x, kwargs, match):
 
 
 def test_entropy_floor_is_zero_on_binary_pixels_and_log2_per_pixel_at_one_half():
-    from vae_helpers.evaluation import entropy_floor
+    from vae_helpers.measures.evaluation import entropy_floor
 
     binary = np.random.default_rng(0).integers(0, 2, size=(3, 4, 4, 1)).astype("float32")
     np.testing.assert_allclose(entropy_floor(binary), 0.0, atol=1e-4)
@@ -88,7 +89,7 @@ def test_entropy_floor_is_zero_on_binary_pixels_and_log2_per_pixel_at_one_half()
 
 
 def test_bernoulli_nll_is_never_below_the_floor_and_equals_it_at_x():
-    from vae_helpers.evaluation import bernoulli_nll, entropy_floor
+    from vae_helpers.measures.evaluation import bernoulli_nll, entropy_floor
 
     rng = np.random.default_rng(1)
     x = rng.random((5, 6, 6, 1))

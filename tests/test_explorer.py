@@ -1,8 +1,8 @@
 import matplotlib.pyplot as plt
 import pytest
 
-from vae_helpers.explorer import explorer_fallback, latent_explorer
-from vae_helpers.vae import build_vae
+from vae_helpers.viz.explorer import explorer_fallback, latent_explorer
+from vae_helpers.models.vae import build_vae
 
 
 @pytest.fixture(scope="module")

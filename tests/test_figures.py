@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from vae_helpers import cli
-from vae_helpers.figures import FIGURES, FRAME_MS, LAST_FRAME_MS, latent_gif_frames, plots_config, regenerate_plots
-from vae_helpers.settings import get_settings
-from vae_helpers.cache import CACHE_ENV
+from vae_helpers.viz.figures import FIGURES, FRAME_MS, LAST_FRAME_MS, latent_gif_frames, plots_config, regenerate_plots
+from vae_helpers.core.settings import get_settings
+from vae_helpers.training.cache import CACHE_ENV
 
 from gif_utils import gif_pixels, read_gif
 
@@ -66,15 +66,17 @@ def test_two_dimensional_latent_is_plotted_directly(tmp_path, cache):
 
 
 def test_plots_rejects_a_config_without_snapshots(tmp_path):
-    from vae_helpers.training import TrainConfig
+    from vae_helpers.training.trainer import TrainConfig
 
     with pytest.raises(ValueError, match=r"`config` must record snapshots"):
         regenerate_plots(TrainConfig(dataset="digits"), tmp_path)
 
 
 def test_plots_cli_rejects_bad_options(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(["plots", "--dataset", "cifar10"])
-    with pytest.raises(SystemExit):
+    assert exit_info.value.code == 2 and "argument --dataset: invalid choice: 'cifar10'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(["plots", "--latent-dim", "0", "--mode", "smoke"])
+    assert exit_info.value.code == 2
     assert "argument --latent-dim: must be an integer in [2, 1024], received '0'" in capsys.readouterr().err

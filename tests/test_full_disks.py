@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from vae_helpers import cache
-from vae_helpers import tensorboard_log as tbl
-from vae_helpers.tensorboard_log import TensorBoardWarning, read_run
-from vae_helpers.tf_startup import tf
-from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.training import cache
+from vae_helpers.training import tensorboard as tbl
+from vae_helpers.training.tensorboard import TensorBoardWarning, read_run
+from vae_helpers.core.tf_startup import tf
+from vae_helpers.training.trainer import TrainConfig, train_vae
 
 TINY = TrainConfig(dataset="digits", latent_dim=2, epochs=3, batch_size=64, n_train=128, n_test=64,
                    filters=(8,), dense_units=16)
@@ -76,8 +76,8 @@ SAVE_INTO_FULL_DISK = textwrap.dedent("""
     import sys, warnings
     from pathlib import Path
     import numpy as np
-    from vae_helpers import cache
-    from vae_helpers.tf_startup import keras
+    from vae_helpers.training import cache
+    from vae_helpers.core.tf_startup import keras
     cache.check_free_space = lambda folder, needed: None   # the disk fills up during the save, after the check
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(400), keras.layers.Dense(10)])
     model.compile("adam", "mse")

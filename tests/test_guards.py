@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from vae_helpers import latent
-from vae_helpers.checks import assert_finite_spread
-from vae_helpers.figures import DIGITS_TRAIN, plots_config
-from vae_helpers.settings import get_settings
-from vae_helpers.tf_startup import SHOW_ENV, drop_startup_lines, filtered_stderr_fd
+from vae_helpers.viz import latent_space as latent
+from vae_helpers.core.checks import assert_finite_spread
+from vae_helpers.viz.figures import DIGITS_TRAIN, plots_config
+from vae_helpers.core.settings import get_settings
+from vae_helpers.core.tf_startup import SHOW_ENV, drop_startup_lines, filtered_stderr_fd
 
 # Lines TensorFlow 2.21 printed when imported on this machine (no GPU).
 STARTUP = """\
@@ -39,7 +39,7 @@ def _run(code: str, **env) -> subprocess.CompletedProcess:
 
 
 def test_importing_vae_helpers_starts_tensorflow_without_its_log_lines():
-    code = ("from vae_helpers.tf_startup import import_tensorflow_quietly\n"
+    code = ("from vae_helpers.core.tf_startup import import_tensorflow_quietly\n"
             "tf = import_tensorflow_quietly()\n"   # the notebooks' first line
             "import keras, numpy as np\n"
             "keras.utils.set_random_seed(0)\n"
@@ -54,7 +54,7 @@ def test_importing_vae_helpers_starts_tensorflow_without_its_log_lines():
 
 def test_filter_keeps_what_is_not_a_start_up_line():
     code = ("import os, sys\n"
-            "from vae_helpers.tf_startup import filtered_stderr_fd\n"
+            "from vae_helpers.core.tf_startup import filtered_stderr_fd\n"
             "with filtered_stderr_fd():\n"
             "    os.write(2, b'W0000 00:00:1.0   1 cpu_feature_guard.cc:1] This TensorFlow binary is optimized to use available CPU instructions x\\n')\n"
             "    os.write(2, b'a real problem\\n')\n"
@@ -97,9 +97,9 @@ def test_guard_accepts_spread_values_and_names_a_collapsed_column():
 
 def test_smoke_models_are_not_collapsed():
     """The smoke setting trains on enough images that the course's 2-D and 16-D VAEs use their latent space."""
-    from vae_helpers import diagnostics
-    from vae_helpers.data import load_dataset
-    from vae_helpers.training import TrainConfig, train_vae
+    from vae_helpers.measures import diagnostics
+    from vae_helpers.data.datasets import load_dataset
+    from vae_helpers.training.trainer import TrainConfig, train_vae
 
     smoke = get_settings("smoke")
     config = plots_config(smoke)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vae_helpers import image_quality as iq
+from vae_helpers.measures import image_quality as iq
 
 
 @pytest.fixture

@@ -1,27 +1,33 @@
-"""The IWAE-trained VAE (vae_helpers.iwae): its bound, its warm-up and its output bias."""
+"""The IWAE-trained VAE (vae_helpers.models.iwae): its bound, its warm-up and its output bias."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.special import logit, logsumexp
+from scipy.stats import norm
 
-from vae_helpers.data import load_dataset
-from vae_helpers.iwae import IWAEVAE, build_iwae_vae, iwae_loss, mean_log_odds
-from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.models.densities import iwae_bound, log_importance_weights
+from vae_helpers.models.iwae import IWAEVAE, build_iwae_vae, mean_log_odds
+from vae_helpers.training.trainer import TrainConfig, train_vae
 
 
-def test_the_loss_is_the_negative_bound_of_the_log_weights():
+def test_the_log_weights_are_likelihood_plus_prior_minus_posterior_and_the_bound_their_log_mean_exp():
     rng = np.random.default_rng(0)
-    log_px_z, log_pz, log_qz_x = (rng.normal(-50, 5, (5, 7)) for _ in range(3))
-    expected = -(logsumexp(log_px_z + log_pz - log_qz_x, axis=0) - np.log(5)).mean()
-    assert float(iwae_loss(log_px_z, log_pz, log_qz_x)) == pytest.approx(expected, rel=1e-6)
-    # warm-up weight 0: only the likelihood term is inside the log-mean-exp
-    assert float(iwae_loss(log_px_z, log_pz, log_qz_x, 0.0)) == pytest.approx(
-        -(logsumexp(log_px_z, axis=0) - np.log(5)).mean(), rel=1e-6)
+    log_px_z = rng.normal(-50, 5, (5, 7))
+    z, eps = rng.normal(size=(2, 5, 7, 3))
+    z_log_var = rng.normal(size=(7, 3))
+    std = np.exp(z_log_var / 2)
+    log_pz = norm.logpdf(z).sum(-1)
+    log_qz_x = norm.logpdf(z, loc=z - std * eps, scale=std).sum(-1)   # q(z|x) = N(z_mean, std²), z = z_mean + std * eps
+    log_w = np.asarray(log_importance_weights(log_px_z, z, eps, z_log_var))
+    np.testing.assert_allclose(log_w, log_px_z + log_pz - log_qz_x, rtol=1e-9)
+    np.testing.assert_allclose(np.asarray(iwae_bound(log_w)), logsumexp(log_w, axis=0) - np.log(5), rtol=1e-9)
+    # warm-up weight 0: only the likelihood term is left inside the log-mean-exp
+    np.testing.assert_allclose(np.asarray(log_importance_weights(log_px_z, z, eps, z_log_var, 0.0)), log_px_z)
     # one sample: the bound is the ELBO's single-sample estimate
-    one = (log_px_z[:1], log_pz[:1], log_qz_x[:1])
-    assert float(iwae_loss(*one)) == pytest.approx(-(one[0] + one[1] - one[2]).mean(), rel=1e-6)
+    np.testing.assert_allclose(np.asarray(iwae_bound(log_w[:1])), log_w[0], rtol=1e-9)
 
 
 def test_the_output_bias_starts_at_the_mean_log_odds():

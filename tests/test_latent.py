@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from vae_helpers import latent
-from vae_helpers.vae import build_vae
+from vae_helpers.viz import latent_space as latent
+from vae_helpers.models.vae import build_vae
 
 
 def clusters(n=150, d=6, seed=0):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from vae_helpers import latent_coding as lc
+from vae_helpers.applications import latent_coding as lc
 
 
 def test_code_bits_known_values():

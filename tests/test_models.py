@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from vae_helpers import models
+from vae_helpers.models import builders as models
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (8, 8, 1), (32, 32, 3)])

@@ -1,7 +1,9 @@
 import nbformat
 import pytest
 
-from vae_helpers import cli, notebook
+from vae_helpers import cli
+
+from vae_helpers import notebook
 
 TF_IMPORT_NOISE = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -24,7 +26,7 @@ def test_strip_tf_logs_drops_tf_lines_and_empty_streams_only():
 
 
 def test_stored_outputs_keep_real_tensorflow_errors():
-    """One policy with vae_helpers.tf_startup: only the known start-up lines go, never an E or F line of another kind."""
+    """One policy with vae_helpers.core.tf_startup: only the known start-up lines go, never an E or F line of another kind."""
     real = ("E0000 00:00:1795265425.314544    2594 op_kernel.cc:1839] OP_REQUIRES failed: Out of memory\n"
             "F0000 00:00:1795265425.314544    2594 logging.cc:43] Check failed: 0 <= 1\n")
     kept = notebook.strip_tf_logs([{"output_type": "stream", "name": "stderr", "text": TF_IMPORT_NOISE + real}])
@@ -34,7 +36,7 @@ def test_stored_outputs_keep_real_tensorflow_errors():
 def test_refresh_shown_sources_reruns_only_the_source_cells(tmp_path):
     path = tmp_path / "nb.ipynb"
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("from vae_helpers.notebook import show_source\nfrom vae_helpers import checks"),
+    nb.cells = [nbformat.v4.new_code_cell("from vae_helpers.notebook import show_source\nfrom vae_helpers.core import checks"),
                 nbformat.v4.new_code_cell("print('from the full run')"),
                 nbformat.v4.new_code_cell("show_source(checks.check_seed)")]
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="kept as it was\n")]
@@ -66,7 +68,7 @@ def test_show_source_rejects_builtins():
 def _tiny_notebook(path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_code_cell("from vae_helpers.settings import get_settings\nprint(get_settings().mode)"),
+        nbformat.v4.new_code_cell("from vae_helpers.core.settings import get_settings\nprint(get_settings().mode)"),
         nbformat.v4.new_code_cell("import sys\nfor i in range(3):\n    print(f'\\r{i}/2', end='')"),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -89,6 +91,7 @@ def test_run_notebooks_rejects_a_missing_notebook(tmp_path):
         notebook.execute_notebook(tmp_path / "nope.ipynb")
 
 
-def test_cli_rejects_an_unknown_mode():
-    with pytest.raises(SystemExit):
+def test_cli_rejects_an_unknown_mode(capsys):
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(["run-notebooks", "--mode", "fast"])
+    assert exit_info.value.code == 2 and "argument --mode: invalid choice: 'fast'" in capsys.readouterr().err

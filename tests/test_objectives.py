@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from vae_helpers.classifier import total_variation, total_variation_band
-from vae_helpers.diagnostics import linear_probe_accuracy
-from vae_helpers.disentangling import DisentanglingVAE, build_mlp_vae
-from vae_helpers.objectives import capacity, capacity_kl_term, gaussian_log_density, total_correlation
-from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.measures.classifier import total_variation, total_variation_band
+from vae_helpers.measures.diagnostics import linear_probe_accuracy
+from vae_helpers.models.mlp_vae import DisentanglingVAE, build_mlp_vae
+from vae_helpers.models.objectives import capacity, capacity_kl_term, gaussian_log_density, total_correlation
+from vae_helpers.training.trainer import TrainConfig, train_vae
 
 
 def _codes(z_mean: np.ndarray, sigma: float, seed: int = 0):
@@ -71,7 +71,7 @@ def test_the_tv_band_covers_the_chance_distance_of_n_draws():
         total_variation_band(p, n=10, level=1.5)
 
 
-# -- the "mlp_vae" model kind that uses them (vae_helpers.disentangling) --
+# -- the "mlp_vae" model kind that uses them (vae_helpers.models.mlp_vae) --
 
 SHAPES_TINY = dict(dataset="shapes", model="mlp_vae", latent_dim=4, epochs=2, batch_size=128, n_train=512, n_test=128,
                    dense_units=32)

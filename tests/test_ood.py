@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from vae_helpers import ood
-from vae_helpers.discrete import to_levels
-from vae_helpers.image_quality import png_bits
+from vae_helpers.applications import ood
+from vae_helpers.models.discrete import to_levels
+from vae_helpers.measures.image_quality import png_bits
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vae_helpers import plotting
+from vae_helpers.viz import plotting
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +75,7 @@ def test_history_plot_has_training_and_validation_curves():
 
 
 def test_tile_puts_gutters_between_images_only():
-    from vae_helpers.plotting import tile_images
+    from vae_helpers.viz.plotting import tile_images
 
     images = np.ones((6, 4, 5), dtype=np.float32)
     tiled = tile_images(images, n_rows=2, n_cols=3, gutter=2, fill=0.5)
@@ -110,7 +110,7 @@ def test_kl_per_dimension_draws_one_sorted_bar_chart_per_model():
 
 
 def test_bits_back_stack_is_drawn_to_scale_and_refuses_impossible_numbers():
-    from vae_helpers.plotting import plot_bits_back_stack
+    from vae_helpers.viz.plotting import plot_bits_back_stack
 
     fig = plot_bits_back_stack({"read": 200.0, "pixels": 900.0, "prior": 320.0}, before=1024.0)
     tops = sorted({round(p.get_y() + p.get_height()) for p in fig.axes[0].patches})

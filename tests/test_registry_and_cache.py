@@ -11,23 +11,39 @@ import keras
 import numpy as np
 import pytest
 
-from vae_helpers import anomaly, cache, diagnostics, evaluation, explorer, latent
-from vae_helpers.autoencoder import build_autoencoder_model
-from vae_helpers.conditional import ConditionalVAE, build_conditional_vae
-from vae_helpers.training import MODEL_KINDS, TrainConfig, key_material, model_kind, train_vae
-from vae_helpers.vae import VAE, build_vae
+from vae_helpers.applications import anomaly
+
+from vae_helpers.training import cache
+
+from vae_helpers.measures import diagnostics
+
+from vae_helpers.measures import evaluation
+
+from vae_helpers.viz import explorer
+
+from vae_helpers.viz import latent_space as latent
+from vae_helpers.models.autoencoder import build_autoencoder_model
+from vae_helpers.models.conditional import ConditionalVAE, build_conditional_vae
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.training.trainer import MODEL_KINDS, TrainConfig, key_material, model_kind, train_vae
+from vae_helpers.models.discrete import build_discrete_vae
+from vae_helpers.models.iwae import build_iwae_vae
+from vae_helpers.models.mlp_vae import build_mlp_vae
+from vae_helpers.models.vae import VAE, build_vae
 
 TINY = TrainConfig(dataset="digits", latent_dim=3, epochs=1, batch_size=64, n_train=128, n_test=64,
                    filters=(8,), dense_units=16)
 
 
 def test_every_registered_kind_builds_what_it_says():
+    ds = load_dataset("digits", n_train=128, n_test=64, seed=0)
     for name in MODEL_KINDS:
-        module = model_kind(name)
-        assert callable(module.build_from_config) and isinstance(module.SUPPORTS, frozenset)
-        config = dataclasses.replace(TINY, model=name, **({} if "filters" in module.SUPPORTS else {"filters": (32, 64)}))
-        model = module.build_from_config(config, (8, 8, 1), 10, 2)
-        assert isinstance(model, keras.Model) and model.takes_labels == ("labels" in module.SUPPORTS)
+        kind = model_kind(name)
+        assert kind.name == name and callable(kind.build) and isinstance(kind.options, frozenset)
+        config = dataclasses.replace(TINY, model=name, **({} if "filters" in kind.options else {"filters": (32, 64)}))
+        model = kind.build(config, ds, 2)
+        assert isinstance(model, keras.Model) and model.takes_labels == kind.takes_labels
+        assert model.likelihood == kind.likelihood and hasattr(model, "sample") == kind.has_prior
     with pytest.raises(ValueError, match=r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae. Received: model='gan'"):
         TrainConfig(model="gan")
 
@@ -90,7 +106,7 @@ def test_train_result_model_and_its_vae_alias_and_class_names(tmp_path):
 
 
 def test_shapes_results_carry_the_shape_names(tmp_path):
-    from vae_helpers.data import load_dataset
+    from vae_helpers.data.datasets import load_dataset
 
     config = TrainConfig(dataset="shapes", model="mlp_vae", latent_dim=2, epochs=1, n_train=64, n_test=32, dense_units=8)
     result = train_vae(config, cache_dir=tmp_path, verbose=0)
@@ -124,6 +140,22 @@ def test_every_serializable_model_survives_a_keras_file_round_trip(tmp_path):
     restored = _round_trip(vae, tmp_path)
     assert (restored.beta, restored.kl_warmup_steps, restored.free_bits, restored.denoising) == (0.5, 3, 0.1, True)
     np.testing.assert_allclose(restored.reconstruct(x), vae.reconstruct(x), atol=1e-6)
+    discrete = build_discrete_vae((8, 8, 1), 3, (8,), 16, beta=0.5, seed=1, kl_warmup_steps=2)
+    restored = _round_trip(discrete, tmp_path)
+    assert (restored.beta, restored.kl_warmup_steps, restored.likelihood) == (0.5, 2, "discretized_logistic")
+    np.testing.assert_allclose(restored.reconstruct(x), discrete.reconstruct(x), atol=1e-6)
+    iwae = build_iwae_vae((8, 8, 1), 3, np.zeros((8, 8, 1), "float32"), dense_units=16, iwae_samples=3, seed=1)
+    restored = _round_trip(iwae, tmp_path)
+    assert restored.iwae_samples == 3
+    np.testing.assert_allclose(restored.reconstruct(x), iwae.reconstruct(x), atol=1e-6)
+    mlp = build_mlp_vae((8, 8, 1), 3, 16, beta=4.0, seed=1, objective="capacity", capacity_nats=5.0, capacity_steps=7)
+    restored = _round_trip(mlp, tmp_path)
+    assert (restored.objective, restored.capacity_nats, restored.capacity_steps, restored.beta) == ("capacity", 5.0, 7, 4.0)
+    np.testing.assert_allclose(restored.reconstruct(x), mlp.reconstruct(x), atol=1e-6)
+    # every model class of the registry was round-tripped above
+    assert {type(m) for m in (ae, cvae, vae, discrete, iwae, mlp)} == {
+        type(kind.build(dataclasses.replace(TINY, model=name, **({} if "filters" in kind.options else {"filters": (32, 64)})),
+                        load_dataset("digits", n_train=128, n_test=64, seed=0), 2)) for name, kind in MODEL_KINDS.items()}
 
 
 def test_the_conditional_vae_is_no_vae_and_the_generic_helpers_refuse_it():
@@ -146,8 +178,8 @@ def test_the_conditional_vae_is_no_vae_and_the_generic_helpers_refuse_it():
 
 def test_one_training_step_for_every_model():
     """Each model only defines its losses; the training and test steps are the base class's."""
-    from vae_helpers.autoencoder import Autoencoder
-    from vae_helpers.base import CourseModel
+    from vae_helpers.models.autoencoder import Autoencoder
+    from vae_helpers.models.base import CourseModel
 
     for cls in (VAE, Autoencoder, ConditionalVAE):
         assert issubclass(cls, CourseModel) and "compute_losses" in cls.__dict__
@@ -169,7 +201,7 @@ def _run_python(code: str) -> subprocess.CompletedProcess:
 def test_the_package_and_the_command_line_help_load_no_tensorflow():
     done = _run_python(
         "import sys\n"
-        "import vae_helpers, vae_helpers.cli, vae_helpers.checks, vae_helpers.settings, vae_helpers.data\n"
+        "import vae_helpers, vae_helpers.cli, vae_helpers.core.checks, vae_helpers.core.settings, vae_helpers.data.datasets\n"
         "try:\n"
         "    vae_helpers.cli.main(['--help'])\n"
         "except SystemExit:\n"
@@ -190,7 +222,7 @@ def test_a_bad_option_exits_before_tensorflow_loads():
 def test_a_failed_gif_encoding_leaves_no_exception_ignored_behind(tmp_path, monkeypatch):
     from PIL import Image
 
-    from vae_helpers import animation
+    from vae_helpers.viz import animation
 
     unraisable = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
@@ -214,7 +246,7 @@ def test_a_gif_into_a_read_only_folder_fails_in_one_clear_line(tmp_path):
     code = ("import os, numpy as np\n"
             "real = os.access\n"
             "os.access = lambda p, m, **k: False if str(p) == %r else real(p, m, **k)\n"  # read-only, even for root
-            "from vae_helpers import animation\n"
+            "from vae_helpers.viz import animation\n"
             "try:\n"
             "    animation.write_gif(%r, [np.zeros((16, 16, 3), np.uint8)] * 2)\n"
             "except ValueError as exc:\n"
@@ -231,12 +263,69 @@ def test_no_module_imports_another_modules_privates_and_each_lists_its_public_na
     from pathlib import Path
 
     package = Path(__file__).resolve().parent.parent / "vae_helpers"
-    for path in sorted(package.glob("*.py")):
+    paths = sorted(package.rglob("*.py"))
+    assert len(paths) > 30, paths
+    for path in paths:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
                 private = [a.name for a in node.names if a.name.startswith("_") and a.name != "__version__"]
                 assert not private, f"{path.name} imports {private} from .{node.module}"
         if path.name != "__init__.py":
-            module = importlib.import_module(f"vae_helpers.{path.stem}")
+            dotted = ".".join(path.relative_to(package.parent).with_suffix("").parts)
+            module = importlib.import_module(dotted)
             assert all(hasattr(module, name) for name in module.__all__), path.name
+
+
+def test_a_new_kind_with_a_new_decoder_is_one_module_plus_one_entry(tmp_path, monkeypatch):
+    from scipy.stats import norm
+
+    import toy_kind
+    from vae_helpers.applications.compression import CompressionError, compress
+    from vae_helpers.measures.evaluation import elbo_per_example, iwae_per_example
+    from vae_helpers.training.tensorboard import IMAGE_TAG, read_run
+
+    monkeypatch.setitem(MODEL_KINDS, "gaussian_vae", toy_kind.KIND)
+    config = dataclasses.replace(TINY, model="gaussian_vae", epochs=2)
+    assert "-z3-gauss-beta1-e2-" in config.key()
+    with pytest.raises(ValueError, match="does not support free_bits"):
+        dataclasses.replace(config, free_bits=0.5)
+    result = train_vae(config, cache_dir=tmp_path / "cache", verbose=0, tensorboard_dir=tmp_path / "runs")
+    assert type(result.model) is toy_kind.GaussianDecoderVAE and not result.from_cache
+    # the cache stores and reloads it like any kind
+    again = train_vae(config, cache_dir=tmp_path / "cache", verbose=0)
+    assert again.from_cache and type(again.model) is toy_kind.GaussianDecoderVAE
+    for a, b in zip(result.model.get_weights(), again.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # TensorBoard shows its prior samples, decoded the kind's way
+    images = read_run(tmp_path / "runs" / config.key())["train"][IMAGE_TAG]
+    assert len(images) == 3 and images[-1][1].shape[-1] == 1   # before training and after each epoch
+    # ELBO and IWAE use its Gaussian likelihood: a Monte-Carlo ELBO by hand agrees within 5 standard errors
+    x = load_dataset("digits", n_train=128, n_test=64, seed=0).x_test[:16]
+    z_mean, z_log_var = (np.asarray(a, "float64") for a in again.model.encode(x))
+    eps = np.random.default_rng(1).standard_normal((256, *z_mean.shape))
+    z = (z_mean + np.exp(z_log_var / 2) * eps).reshape(-1, z_mean.shape[-1])
+    means = again.model.decoder.predict(z.astype("float32"), verbose=0).reshape(256, len(x), -1)
+    log_px_z = norm.logpdf(x.reshape(1, len(x), -1), means, toy_kind.SIGMA).sum(-1)
+    kl = 0.5 * (np.exp(z_log_var) + z_mean**2 - 1 - z_log_var).sum(-1)
+    elbo = elbo_per_example(again.model, x, n_samples=256)
+    np.testing.assert_array_less(np.abs(elbo - (log_px_z.mean(0) - kl)), 5 * log_px_z.std(0) / 16 + 1e-3)
+    assert iwae_per_example(again.model, x, k=64).mean() >= elbo.mean()
+    # the lossless coder refuses a likelihood it cannot code, by name
+    with pytest.raises(CompressionError, match="likelihood='gaussian'"):
+        compress(again.model, (x > 0.5).astype("float32"))
+
+
+@pytest.mark.parametrize("build, option", [
+    (lambda **kw: build_discrete_vae((8, 8, 1), 3, (8,), 16, **kw), {"free_bits": 0.5}),
+    (lambda **kw: build_discrete_vae((8, 8, 1), 3, (8,), 16, **kw), {"denoising": True}),
+    (lambda **kw: build_iwae_vae((8, 8, 1), 3, dense_units=16, **kw), {"free_bits": 0.5}),
+    (lambda **kw: build_iwae_vae((8, 8, 1), 3, dense_units=16, **kw), {"denoising": True}),
+    (lambda **kw: build_mlp_vae((8, 8, 1), 3, 16, **kw), {"free_bits": 0.5}),
+    (lambda **kw: build_mlp_vae((8, 8, 1), 3, 16, **kw), {"denoising": True}),
+    (lambda **kw: build_mlp_vae((8, 8, 1), 3, 16, **kw), {"kl_warmup_steps": 10}),
+])
+def test_a_model_refuses_a_shared_option_its_loss_would_ignore(build, option):
+    (name, value), = option.items()
+    with pytest.raises(ValueError, match=rf"does not implement {name}: its loss would ignore them.*Received: {name}={value!r}"):
+        build(**option)

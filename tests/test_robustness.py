@@ -12,13 +12,21 @@ import keras
 import numpy as np
 import pytest
 
-from vae_helpers import cache, checks, data, evaluation, training
-from vae_helpers.animation import write_gif
-from vae_helpers.data import DatasetUnavailableError, load_dataset
-from vae_helpers.plotting import save_fig
-from vae_helpers.cache import CacheNotWritableError, CacheWarning
-from vae_helpers.training import TrainConfig, train_vae
-from vae_helpers.vae import build_vae
+from vae_helpers.training import cache
+
+from vae_helpers.core import checks
+
+from vae_helpers.data import datasets as data
+
+from vae_helpers.measures import evaluation
+
+from vae_helpers.training import trainer as training
+from vae_helpers.viz.animation import write_gif
+from vae_helpers.data.datasets import DatasetUnavailableError, load_dataset
+from vae_helpers.viz.plotting import save_fig
+from vae_helpers.training.cache import CacheNotWritableError, CacheWarning
+from vae_helpers.training.trainer import TrainConfig, train_vae
+from vae_helpers.models.vae import build_vae
 
 TINY = TrainConfig(dataset="digits", latent_dim=2, epochs=1, batch_size=64, n_train=128, n_test=32, seed=5)
 
@@ -367,8 +375,8 @@ def test_check_images_messages():
 # -- 8. no half-written output folder --
 
 def test_a_failure_midway_leaves_the_output_folder_as_it_was(tmp_path, monkeypatch):
-    from vae_helpers import figures
-    from vae_helpers.settings import get_settings
+    from vae_helpers.viz import figures
+    from vae_helpers.core.settings import get_settings
 
     config = figures.plots_config(get_settings("smoke"), dataset="digits", latent_dim=2, epochs=1)
     out = tmp_path / "out"
@@ -391,8 +399,8 @@ def test_a_failure_midway_leaves_the_output_folder_as_it_was(tmp_path, monkeypat
 
 
 def test_plots_refuse_a_one_dimensional_latent_before_training(tmp_path, monkeypatch):
-    from vae_helpers import figures
-    from vae_helpers.settings import get_settings
+    from vae_helpers.viz import figures
+    from vae_helpers.core.settings import get_settings
 
     no_training(monkeypatch)
     config = figures.plots_config(get_settings("smoke"), dataset="digits", latent_dim=1, epochs=1)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vae_helpers.settings import MODE_ENV, get_settings
+from vae_helpers.core.settings import MODE_ENV, get_settings
 
 
 def test_pytest_runs_in_smoke_mode():

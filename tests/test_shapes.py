@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vae_helpers.data import load_dataset
-from vae_helpers.shapes import FACTOR_NAMES, SHAPES, draw_shapes, make_shapes, position_range, random_shapes
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.data.shapes import FACTOR_NAMES, SHAPES, draw_shapes, make_shapes, position_range, random_shapes
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from net_utils import free_ports
 
-from vae_helpers.tensorboard_log import IMAGE_TAG, read_run, tile, write_history
-from vae_helpers.tensorboard_log import TENSORBOARD_SAMPLES
-from vae_helpers.training import TrainConfig, train_vae
+from vae_helpers.training.tensorboard import IMAGE_TAG, read_run, tile, write_history
+from vae_helpers.training.tensorboard import TENSORBOARD_SAMPLES
+from vae_helpers.training.trainer import TrainConfig, train_vae
 
 SNAPSHOTTED = TrainConfig(dataset="digits", latent_dim=2, epochs=2, batch_size=64, n_train=256, n_test=64, seed=5,
                           snapshot_images=16, snapshot_samples=12)
@@ -101,10 +101,10 @@ DISTRIBUTED = textwrap.dedent("""
     import json, sys, pathlib
     import numpy as np
     from vae_helpers import cli
-    from vae_helpers.figures import plots_config
-    from vae_helpers.settings import get_settings
-    from vae_helpers.tf_startup import tf
-    from vae_helpers.training import train_vae
+    from vae_helpers.viz.figures import plots_config
+    from vae_helpers.core.settings import get_settings
+    from vae_helpers.core.tf_startup import tf
+    from vae_helpers.training.trainer import train_vae
     folder = pathlib.Path(sys.argv[1])
     code = cli.main(["plots", "--mode", "smoke", "--dataset", "digits", "--latent-dim", "2", "--epochs", "2",
                      "--seed", "11", "--strategy", "mirrored", "--logical-cpus", "2",
@@ -125,8 +125,8 @@ DISTRIBUTED = textwrap.dedent("""
 
 
 def test_mirrored_strategy_on_two_logical_cpus_from_the_command_line_matches_one_device(tmp_path):
-    from vae_helpers.figures import FIGURES
-    from vae_helpers.tensorboard_log import read_run
+    from vae_helpers.viz.figures import FIGURES
+    from vae_helpers.training.tensorboard import read_run
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run([sys.executable, "-c", DISTRIBUTED, str(tmp_path)], env=env, capture_output=True,
@@ -153,8 +153,8 @@ MULTI_WORKER = textwrap.dedent("""
     import json, os, sys
     from vae_helpers import cli
     cli._wait_for_cluster(json.loads(os.environ["TF_CONFIG"]), 120)   # what --strategy multi-worker does first
-    from vae_helpers.tf_startup import tf
-    from vae_helpers.training import TrainConfig, train_vae
+    from vae_helpers.core.tf_startup import tf
+    from vae_helpers.training.trainer import TrainConfig, train_vae
     strategy = tf.distribute.MultiWorkerMirroredStrategy()   # the cluster comes from $TF_CONFIG
     config = TrainConfig(**json.loads(sys.argv[2]))
     result = train_vae(config, cache_dir=sys.argv[1], verbose=0, strategy=strategy)

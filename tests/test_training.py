@@ -1,15 +1,17 @@
+import dataclasses
 import json
 
 import keras
 import numpy as np
 import pytest
 
-from vae_helpers.training import (
+from vae_helpers.data.datasets import load_dataset
+from vae_helpers.training.trainer import (
     TrainConfig, train_vae,
 )
-from vae_helpers.cache import META_FILE, WEIGHTS_FILE
-from vae_helpers.callbacks import NaNLossError, StopOnNaN
-from vae_helpers.vae import build_vae
+from vae_helpers.training.cache import META_FILE, WEIGHTS_FILE
+from vae_helpers.training.callbacks import NaNLossError, StopOnNaN
+from vae_helpers.models.vae import build_vae
 
 SMALL = TrainConfig(dataset="digits", latent_dim=2, epochs=2, batch_size=64, n_train=256, n_test=64, seed=3)
 
@@ -75,9 +77,24 @@ def test_missing_file_in_entry_is_retrained(tmp_path, capsys):
 
 
 def test_key_depends_on_every_setting():
-    keys = {SMALL.key(), TrainConfig(**{**SMALL.__dict__, "beta": 2.0}).key(),
-            TrainConfig(**{**SMALL.__dict__, "seed": 4}).key(), TrainConfig(**{**SMALL.__dict__, "epochs": 3}).key()}
-    assert len(keys) == 4
+    spatial = dataclasses.replace(SMALL, dense_units=0)
+    mlp = dataclasses.replace(SMALL, model="mlp_vae", filters=(32, 64))
+    changes = [  # (base, change): one per field of TrainConfig, each a valid config
+        (SMALL, {"dataset": "mnist"}), (SMALL, {"latent_dim": 3}), (SMALL, {"beta": 2.0}), (SMALL, {"epochs": 3}),
+        (SMALL, {"batch_size": 32}), (SMALL, {"seed": 4}), (SMALL, {"n_train": 128}), (SMALL, {"n_test": 32}),
+        (SMALL, {"learning_rate": 1e-3}), (SMALL, {"lr_schedule": "constant"}), (SMALL, {"filters": (8, 16)}),
+        (SMALL, {"dense_units": 32}), (SMALL, {"kl_warmup_epochs": 1}), (SMALL, {"free_bits": 0.5}),
+        (SMALL, {"jit_compile": True}), (SMALL, {"steps_per_execution": 2}), (SMALL, {"snapshot_images": 4}),
+        (SMALL, {"snapshot_samples": 4}), (SMALL, {"model": "discrete_vae"}), (SMALL, {"normal_class": 3}),
+        (SMALL, {"denoising": True}), (mlp, {"objective": "beta_tcvae"}),
+        (mlp, {"objective": "capacity", "capacity_nats": 5.0}), (spatial, {"convs_per_stage": 2}),
+        (SMALL, {"init_from": dataclasses.replace(SMALL, epochs=1)}),
+    ]
+    assert {name for _, change in changes for name in change} == {f.name for f in dataclasses.fields(TrainConfig)}
+    for base, change in changes:
+        assert dataclasses.replace(base, **change).key() != base.key(), change
+    # and equal settings give equal keys
+    assert dataclasses.replace(SMALL, beta=1.0).key() == SMALL.key()
 
 
 def test_nan_loss_stops_training_with_a_clear_message():
@@ -129,10 +146,11 @@ def test_snapshots_are_recorded_cached_and_reloaded(tmp_path):
 
 
 def test_warm_up_epochs_become_steps_and_free_bits_reach_the_model():
-    from vae_helpers.training import build_for
+    from vae_helpers.training.trainer import build_for
 
     config = TrainConfig(dataset="digits", latent_dim=2, epochs=3, batch_size=64, kl_warmup_epochs=2, free_bits=0.5)
-    vae = build_for(config, (8, 8, 1), n_train=200)   # 4 steps per epoch
+    ds = load_dataset("digits", n_train=200, n_test=64, seed=0)
+    vae = build_for(config, ds)   # 4 steps per epoch
     assert vae.kl_warmup_steps == 8 and vae.free_bits == 0.5
 
 

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from vae_helpers import vae as vae_lib
-from vae_helpers.vae import VAE, Sampling, build_vae, kl_divergence, load_vae, vae_losses
+from vae_helpers.models import vae as vae_lib
+from vae_helpers.models.vae import VAE, Sampling, build_vae, kl_divergence, load_vae, vae_losses
 
 
 # -- the Sampling layer --
@@ -146,7 +146,7 @@ def test_vae_methods_bad_input(call, match):
 
 
 def test_vae_constructor_bad_input():
-    from vae_helpers.models import build_decoder, build_encoder
+    from vae_helpers.models.builders import build_decoder, build_encoder
 
     enc = build_encoder((8, 8, 1), 2, variational=True)
     with pytest.raises(ValueError, match=r"`encoder` must be a Keras model image -> \[z_mean, z_log_var\] \(one input, two outputs\)"):

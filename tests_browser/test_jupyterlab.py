@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vae_helpers.tf_startup import STARTUP_LINE
+from vae_helpers.core.tf_startup import STARTUP_LINE
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

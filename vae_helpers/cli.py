@@ -14,9 +14,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from .checks import MAX_EPOCHS, MAX_LATENT_DIM, MAX_SEED
-from .cluster import MAX_CLUSTER_TIMEOUT_S
-from .settings import MODE_ENV, MODES
+from .core.checks import MAX_EPOCHS, MAX_LATENT_DIM, MAX_SEED
+from .training.cluster import MAX_CLUSTER_TIMEOUT_S
+from .core.settings import MODE_ENV, MODES
 
 __all__ = ["STRATEGIES", "UsageError", "build_parser", "main"]
 
@@ -79,7 +79,7 @@ def _check_notebook(path: Path) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from .settings import get_settings
+    from .core.settings import get_settings
 
     try:
         return get_settings(args.mode)
@@ -117,7 +117,7 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
 def _writable_folder_option(option: str, folder: str) -> Path:
     """``folder`` (``~`` expanded) as a writable folder, created if missing, or a UsageError naming ``option``."""
-    from .checks import check_writable_folder
+    from .core.checks import check_writable_folder
 
     if not folder.strip():
         raise UsageError(f"argument {option}: must name a folder, received {folder!r} (use . for the current folder)")
@@ -128,7 +128,7 @@ def _writable_folder_option(option: str, folder: str) -> Path:
 
 
 def _plots_out_dir(args: argparse.Namespace, settings) -> Path:
-    from .plotting import PLOTS_DIR, output_dir
+    from .viz.plotting import PLOTS_DIR, output_dir
 
     if args.out is None:
         return output_dir(settings)  # plots/ in full mode, a new temporary folder in smoke mode
@@ -150,7 +150,7 @@ def _strategy(args: argparse.Namespace):
         return None
     if args.strategy == "multi-worker":
         _wait_for_cluster(_check_tf_config(os.environ.get("TF_CONFIG", "")), args.cluster_timeout or CLUSTER_TIMEOUT_S)
-    from .tf_startup import tf
+    from .core.tf_startup import tf
 
     devices = None
     if args.logical_cpus:
@@ -164,7 +164,7 @@ def _strategy(args: argparse.Namespace):
 
 def _wait_for_cluster(config: dict, timeout_s: int) -> None:
     """Meet the other workers in Python (interruptible, with a timeout) before TensorFlow blocks until they join."""
-    from .cluster import parse_workers, wait_for_workers
+    from .training.cluster import parse_workers, wait_for_workers
 
     try:
         workers = parse_workers(config)
@@ -200,14 +200,14 @@ def _plots(args: argparse.Namespace) -> int:
     out_dir = _plots_out_dir(args, settings)
     tensorboard_dir = None if args.tensorboard is None else _writable_folder_option("--tensorboard", args.tensorboard)
     if tensorboard_dir is not None:
-        from .cache import check_apart, default_cache_dir
+        from .training.cache import check_apart, default_cache_dir
 
         try:
             check_apart("--tensorboard", tensorboard_dir, default_cache_dir())
         except ValueError as exc:
             raise UsageError(f"argument {str(exc).replace('`--tensorboard`', '--tensorboard')}") from exc
     strategy = _strategy(args)
-    from .figures import plots_config, regenerate_plots
+    from .viz.figures import plots_config, regenerate_plots
 
     config = plots_config(settings, dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs,
                           beta=args.beta, seed=args.seed)
@@ -225,7 +225,7 @@ def _plots(args: argparse.Namespace) -> int:
     for path in report.paths:
         print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
-    from .tensorboard_log import TensorBoardWarning
+    from .training.tensorboard import TensorBoardWarning
 
     if any(issubclass(category, TensorBoardWarning) for category in _WARNED):
         print("vae-course: error: the figures were written, but the TensorBoard run is incomplete (see the warning "
@@ -248,8 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=_int_type(1), default=None, help="seconds allowed per cell (default: none)")
     run.set_defaults(func=_run_notebooks)
 
-    from .data import DATASETS
-    from .settings import PLOTS_EPOCHS
+    from .data.datasets import DATASETS
+    from .core.settings import PLOTS_EPOCHS
 
     plots = sub.add_parser("plots", parents=[traceback_too], help="train (or load from the cache) a VAE and regenerate the README figures")
     plots.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")

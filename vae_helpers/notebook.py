@@ -3,7 +3,7 @@
 TensorFlow writes C++ start-up lines straight to stderr when it is imported (timestamps, process
 ids, CUDA probing). They say nothing about the lesson and differ between machines, so
 :func:`strip_tf_logs` removes them from stored outputs and from nbval's comparison, with the one
-policy of :mod:`vae_helpers.tf_startup`: the known start-up lines only, never a real error.
+policy of :mod:`vae_helpers.core.tf_startup`: the known start-up lines only, never a real error.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import io
 import os
 import re
 import threading
@@ -20,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_int
-from .settings import MODE_ENV, get_settings
-from .tf_startup import drop_startup_lines
+from .core.checks import check_int
+from .core.settings import MODE_ENV, get_settings
+from .core.tf_startup import drop_startup_lines
 
-__all__ = ["NOTEBOOKS_DIR", "coalesce_progress", "execute_notebook", "format_table", "refresh_shown_sources", "show_source",
-           "strip_tf_logs"]
+__all__ = ["NOTEBOOKS_DIR", "coalesce_progress", "execute_notebook", "format_table", "notebook_parameters",
+           "refresh_shown_sources", "show_source", "strip_tf_logs"]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -98,7 +99,7 @@ def execute_notebook(path: str | Path, mode: str = "full", timeout: int | None =
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [nbformat.from_dict(o) for o in strip_tf_logs(coalesce_progress(cell.outputs))]
-    from .plotting import write_bytes_atomic
+    from .core.files import write_bytes_atomic
 
     if _fingerprint(path) != before:  # saved from JupyterLab while it ran: the learner's edit wins
         copy = path.with_name(f"{path.stem}.executed.ipynb")
@@ -236,3 +237,39 @@ def format_table(rows: Sequence[Sequence[object]], headers: Sequence[str], digit
     lines = ["| " + " | ".join(v.rjust(w) for v, w in zip(r, widths)) + " |" for r in table]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def notebook_parameters(name: str, mode: str = "full") -> dict:
+    """The names that notebook ``name``'s Parameters cell (its first code cell) defines, run in ``mode``.
+
+    How a benchmark takes a notebook's settings (its ``TrainConfig`` and sizes) without copying them:
+    the notebook stays their one home, and both train the same cached model.
+
+    Args:
+        name: a notebook file name in ``notebooks/`` (``"02_vae.ipynb"``) or a path.
+        mode: ``"full"`` or ``"smoke"`` (``$VAE_COURSE_MODE`` while the cell runs).
+    """
+    import nbformat
+
+    from .core.settings import MODES
+
+    if mode not in MODES:
+        raise ValueError(f"`mode` must be one of {', '.join(MODES)}. Received: mode={mode!r}")
+    path = Path(name) if Path(name).is_file() else NOTEBOOKS_DIR / str(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"`name` must be a notebook in {NOTEBOOKS_DIR} or a path. Received: name={name!r}")
+    cell = next((c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"), None)
+    if cell is None:
+        raise ValueError(f"`name` must be a notebook with a Parameters cell; {path.name} has no code cell")
+    namespace: dict = {}
+    before = os.environ.get(MODE_ENV)
+    os.environ[MODE_ENV] = mode
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):   # what the cell prints is for the notebook's reader
+            exec(compile(cell.source, f"{path.name} (Parameters cell)", "exec"), namespace)  # noqa: S102 - the course's own notebook
+    finally:
+        if before is None:
+            os.environ.pop(MODE_ENV, None)
+        else:
+            os.environ[MODE_ENV] = before
+    return namespace

@@ -1,0 +1,1 @@
+"""What VAEs are for: anomaly and OOD scores, lossless compression, a coded latent file."""

@@ -1,0 +1,1 @@
+"""Checks, the full/smoke settings, TensorFlow started quietly, atomic files: what every other wing uses."""

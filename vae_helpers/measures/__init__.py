@@ -1,0 +1,1 @@
+"""Scoring models: ELBO/IWAE, diagnostics, disentanglement, image quality, the judge classifier."""

@@ -1,0 +1,1 @@
+"""The model kinds, their shared builders and training step, and the loss terms."""

@@ -1,0 +1,1 @@
+"""TrainConfig and its key, the trainer, the model cache, callbacks, TensorBoard runs, multi-worker set-up."""
