@@ -30,8 +30,11 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 notebooks: $(VENV)/.installed-lab
 	$(BIN)/vae-course run-notebooks --mode full
 
+# Two workers by default, each taking whole files (a notebook's cells run in order in one kernel); TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest tests --nbval notebooks/ --durations=20
+	$(BIN)/python -m pytest tests --nbval notebooks/ --durations=20 -n $(TEST_WORKERS) --dist loadfile
 
 # JupyterLab in headless Chromium: Run All on copies of every notebook (smoke mode), no stderr allowed,
 # the explorer's slider moved; screenshots in browser-screenshots/. Needs Chromium: apt-get install chromium.

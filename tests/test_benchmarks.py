@@ -77,9 +77,9 @@ def test_binarized_nll_smoke_prints_one_row_per_k():
 
 
 def test_denoiser_seeds_smoke_prints_one_row_per_noise_and_width():
-    out = run("denoiser_seeds.py", "--smoke", "--latent-dims", "8", "16")
-    rows = re.findall(r"^\| (.+?) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) ± ([\d.]+) \| (.+?) \| ([\d.]+) \| (.+) \|$",
-                      out, re.M)
+    out = run("denoiser_seeds.py", "--smoke", "--latent-dims", "8", "16", "--seeds", "0", "1")
+    rows = re.findall(r"^\| (.+?) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) ± ([\d.]+) \| (.+?) \| ([\d.]+) \| (.+) \|$",
+                      out, re.M)   # two seeds
     assert [(r[0], r[1]) for r in rows] == [(n, d) for n in ("Gaussian 0.1", "Gaussian 0.3", "Gaussian 0.5", "salt & pepper 0.2")
                                             for d in ("8", "16")]
     for noise, width, *seeds, mean, std, best, best_psnr, margins in rows:

@@ -262,7 +262,7 @@ def test_no_module_imports_another_modules_privates_and_each_lists_its_public_na
     import importlib
     from pathlib import Path
 
-    package = Path(__file__).resolve().parent.parent / "vae_helpers"
+    package = Path(__file__).resolve().parents[2] / "vae_helpers"
     paths = sorted(package.rglob("*.py"))
     assert len(paths) > 30, paths
     for path in paths:
