@@ -20,12 +20,15 @@ from pathlib import Path
 # Set before any kernel or TensorFlow starts: both the tests and nbval's kernels inherit them.
 os.environ.setdefault("VAE_COURSE_MODE", "smoke")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if os.environ.get("VAE_COURSE_TEST_CACHE"):
-    os.environ["VAE_COURSE_CACHE"] = os.environ["VAE_COURSE_TEST_CACHE"]
-else:
-    _TEST_CACHE = tempfile.mkdtemp(prefix="vae-course-test-cache-")
-    os.environ["VAE_COURSE_CACHE"] = _TEST_CACHE
-    atexit.register(shutil.rmtree, _TEST_CACHE, ignore_errors=True)
+
+
+def _own_model_cache() -> str:
+    """An empty model cache for this run (or ``$VAE_COURSE_TEST_CACHE``, kept between runs)."""
+    if os.environ.get("VAE_COURSE_TEST_CACHE"):
+        return os.environ["VAE_COURSE_TEST_CACHE"]
+    cache = tempfile.mkdtemp(prefix="vae-course-test-cache-")
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    return cache
 
 
 def _own_keras_home() -> str:
@@ -44,7 +47,13 @@ def _own_keras_home() -> str:
     return str(home)
 
 
-os.environ["KERAS_HOME"] = _own_keras_home()
+# pytest-xdist's workers inherit the environment of the process that starts them: they share its model
+# cache and Keras home (a model one worker trained, the other loads), and only that process removes them.
+_SET_UP = "VAE_COURSE_TEST_RUN"
+if not os.environ.get(_SET_UP):
+    os.environ[_SET_UP] = "1"
+    os.environ["VAE_COURSE_CACHE"] = _own_model_cache()
+    os.environ["KERAS_HOME"] = _own_keras_home()
 
 SANITIZE_FILE = Path(__file__).parent / "notebooks" / "nbval_sanitize.cfg"
 
