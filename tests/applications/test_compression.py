@@ -131,3 +131,45 @@ def test_lossless_baselines_are_sizes_of_real_files():
     assert binary["gzip -9"] == pytest.approx(256, rel=0.05)              # 1 bit per random binary pixel, packed
     with pytest.raises(ValueError, match=r"`images` must be a non-empty batch"):
         lossless_baselines(np.zeros((16, 16, 1)))
+
+
+def test_bad_inputs_to_the_small_helpers_are_refused_by_name(vae, images):
+    from vae_helpers.applications.compression import code_lengths, lossless_baselines, net_bits
+
+    grey = np.full((2, 8, 8, 1), 0.5, "float32")
+    with pytest.raises(ValueError, match=r"`images` must hold only finite pixel values"):
+        lossless_baselines(np.full((2, 8, 8, 1), np.nan, "float32"))
+    with pytest.raises(ValueError, match=r"`images` must be greyscale images"):
+        lossless_baselines(np.zeros((2, 8, 8, 3), "float32"))
+    with pytest.raises(ValueError, match=r"`images` must be binary .* with binary=True.*128 pixels strictly between"):
+        lossless_baselines(grey, binary=True)
+    with pytest.raises(CompressionError, match=r"`data` must be a file written by compress"):
+        net_bits(b"0123456789")
+    data = compress(vae, images[:1])
+    assert net_bits(data) == 8 * len(data) - 8 * HEADER_BYTES - 32 * INITIAL_WORDS > 0
+    for bad in (np.array([-1, 0, 0]), np.array([0, 0, 2**10]), np.zeros(5, int), np.full(3, 0.5)):
+        with pytest.raises(ValueError, match=r"`z_index` must be one bucket index"):
+            code_lengths(vae, images[0], z_index=bad)
+
+
+def test_a_model_whose_likelihood_no_coder_knows_is_refused():
+    from types import SimpleNamespace
+
+    with pytest.raises(CompressionError, match=r"likelihood=None"):
+        compress(SimpleNamespace(), np.zeros((1, 8, 8, 1), "float32"))
+
+
+def test_repeated_calls_trace_the_networks_once(vae, images):
+    import logging
+
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger("tensorflow")   # TensorFlow's own logger: a new graph per call warns "retracing" here
+    logger.addHandler(handler)
+    try:
+        for _ in range(6):
+            assert np.array_equal(decompress(vae, compress(vae, images[:1])), images[:1])
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m]

@@ -67,3 +67,10 @@ def test_latent_steps_match_the_posterior_noise():
 def test_bad_inputs_are_refused(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_latent_steps_refuse_log_variances_whose_std_is_zero_or_infinite():
+    with pytest.raises(ValueError, match=r"`z_log_var` must give each dimension a positive finite posterior std"):
+        lc.latent_steps(np.full((4, 2), 2000.0))
+    with pytest.raises(ValueError, match=r"`z_log_var` must give each dimension a positive finite posterior std"):
+        lc.latent_steps(np.full((4, 2), -2000.0))

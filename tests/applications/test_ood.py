@@ -39,3 +39,12 @@ def test_embedded_digits_sit_centred_on_a_black_canvas():
     to_levels(out)
     with pytest.raises(ValueError, match=r"`size` must be at most `canvas` \(28\). Received: size=30"):
         ood.embed_digits(x, size=30)
+
+
+def test_embed_digits_refuses_colour_images_and_a_canvas_too_large_for_memory():
+    from vae_helpers.applications.ood import embed_digits
+
+    with pytest.raises(ValueError, match=r"`x` must be greyscale images"):
+        embed_digits(np.zeros((2, 8, 8, 3), "float32"))
+    with pytest.raises(ValueError, match=r"`canvas` must keep the output at most 100,000,000 pixels"):
+        embed_digits(np.zeros((2, 8, 8, 1), "float32"), canvas=10**5)

@@ -115,3 +115,14 @@ def test_webp_files_are_real_and_smaller_than_jpeg_at_low_quality(images):
 def test_denoise_refuses_unknown_kinds(images):
     with pytest.raises(ValueError, match=r"`kind` must be one of median, gaussian, total variation"):
         iq.denoise(images, "bilateral", 1.0)
+
+
+def test_small_images_and_mistyped_arguments_get_clear_answers():
+    x = np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32")
+    assert iq.nl_means_denoise(x[:, :1, :1], 0.1).shape == (2, 1, 1, 1)        # a 1x1 image stays 1x1
+    with pytest.raises(ValueError, match=r"`kind` must be one of .*Received: kind=\['median'\]"):
+        iq.denoise(x, ["median"], 3)
+    with pytest.raises(ValueError, match=r"`qualities` must be a non-empty sequence .*Received: qualities=None"):
+        iq.jpeg_curve(x, None)
+    with pytest.raises(ValueError, match=r"`clean` must be images of at least 7 x 7 pixels"):
+        iq.ssim(x[:, :5, :5], x[:, :5, :5])

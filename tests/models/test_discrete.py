@@ -54,3 +54,15 @@ def test_the_model_kind_trains_through_the_cache_and_reports_bits(tmp_path):
     assert train_vae(config, cache_dir=tmp_path, verbose=0).from_cache
     decoded = result.model.decode(np.zeros((2, 2), dtype="float32"))
     assert decoded.shape == (2, 28, 28, 1) and decoded.min() >= 0 and decoded.max() <= 1
+
+
+def test_decode_refuses_codes_that_are_not_finite_or_of_the_wrong_size():
+    from vae_helpers.models.discrete import build_discrete_vae
+
+    vae = build_discrete_vae((8, 8, 1), latent_dim=3, filters=(8,), dense_units=16, seed=0)
+    assert vae.decode(np.zeros((2, 3))).shape == (2, 8, 8, 1)
+    for bad, match in ((np.full((2, 3), np.nan), r"`z` must hold only finite values"),
+                       (np.full((2, 3), np.inf), r"`z` must hold only finite values"),
+                       (np.zeros((2, 4)), r"`z` must have shape \(n, 3\)"), (np.zeros(3), r"`z` must have shape \(n, 3\)")):
+        with pytest.raises(ValueError, match=match):
+            vae.decode(bad)

@@ -127,3 +127,14 @@ def test_options_of_other_kinds_are_refused():
     with pytest.raises(ValueError, match=r"`objective` must be one of elbo, beta_tcvae, capacity"):
         TrainConfig(model="mlp_vae", objective="tc")
     assert TrainConfig(filters=[32, 64]).filters == (32, 64)   # a list equal to the default is the default
+
+
+def test_a_negative_step_and_a_one_image_batch_for_beta_tcvae_are_refused():
+    from vae_helpers.models.objectives import capacity
+    from vae_helpers.training.trainer import TrainConfig
+
+    assert float(capacity(5, 10.0, 10)) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match=r"`step` must be a finite non-negative number. Received: step=-5"):
+        capacity(-5, 10.0, 10)
+    with pytest.raises(ValueError, match=r"`batch_size` must be at least 2 with objective='beta_tcvae'"):
+        TrainConfig(dataset="shapes", model="mlp_vae", objective="beta_tcvae", beta=4.0, batch_size=1)

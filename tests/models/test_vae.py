@@ -215,3 +215,12 @@ def test_remedy_settings_survive_a_keras_file_round_trip(tmp_path):
 def test_remedy_settings_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_vae((8, 8, 1), latent_dim=2, **kwargs)
+
+
+def test_load_vae_and_write_history_name_the_argument_they_refuse(tmp_path):
+    from vae_helpers.training.tensorboard import write_history
+
+    with pytest.raises(ValueError, match=r"`path` must be the path of a .keras file saved from a VAE. Received: path=None"):
+        vae_lib.load_vae(None)
+    with pytest.raises(ValueError, match=r"`history` must be a dict of per-epoch values.*Received: history=None"):
+        write_history(tmp_path / "run", None)

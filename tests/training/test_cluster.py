@@ -98,3 +98,12 @@ def test_ctrl_c_stops_the_wait_for_the_cluster():
 def test_cluster_timeout_belongs_to_multi_worker(capsys):
     assert cli.main(["plots", "--mode", "smoke", "--cluster-timeout", "5"]) == 2
     assert "argument --cluster-timeout: only with --strategy multi-worker" in capsys.readouterr().err
+
+
+def test_a_worker_listed_twice_and_an_index_that_is_not_an_integer_are_refused():
+    with pytest.raises(ValueError, match=r"must be listed once; a worker listed twice never joins. Received: a:1 more than once"):
+        parse_workers(json.loads(_tf_config(["a:1", "b:2", "a:1"], 0)))
+    for index in (True, 2, -1, "0"):
+        with pytest.raises(ValueError, match=r"the task index in \$TF_CONFIG must be an integer from 0 to 1"):
+            parse_workers(json.loads(_tf_config(["a:1", "b:2"], index)))
+    assert parse_workers(json.loads(_tf_config(["a:1", "b:2"], 1))).own == "b:2"

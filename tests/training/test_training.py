@@ -159,3 +159,21 @@ def test_epoch_logger_prints_one_line_per_epoch(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
     assert [line.split(" - ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert all("val_loss" in line and "\x1b" not in line for line in lines)
+
+
+def test_a_convolutional_kind_is_refused_images_it_cannot_halve_before_any_data_is_loaded(monkeypatch):
+    from vae_helpers.training import trainer
+
+    monkeypatch.setattr(trainer, "load_dataset", lambda *a, **k: pytest.fail("data was loaded"))
+    with pytest.raises(ValueError, match=r"`dataset='shapes'` has 33 x 33 images, which `model='vae'` with filters=\(32, 64\) "
+                                         r"cannot take: its sides must be multiples of 4"):
+        TrainConfig(dataset="shapes")
+    assert TrainConfig(dataset="shapes", model="mlp_vae").dataset == "shapes"   # the MLP takes any size
+    assert TrainConfig(dataset="digits", filters=(8, 16, 32)).filters == (8, 16, 32)   # 8 x 8 halves three times
+
+
+def test_plots_on_the_shapes_data_fails_at_once_with_the_reason(capsys):
+    from vae_helpers import cli
+
+    assert cli.main(["plots", "--dataset", "shapes", "--mode", "smoke"]) == 1
+    assert "its sides must be multiples of 4" in capsys.readouterr().err

@@ -220,3 +220,12 @@ def test_callbacks_bad_input(digits):
         callbacks.LatentSnapshots(np.zeros((4, 8, 8, 1)), labels=[0, 1])
     with pytest.raises(ValueError, match=r"`x_fixed` must be a non-empty batch of images"):
         callbacks.LatentSnapshots(np.zeros((8, 8, 1)))
+
+
+def test_a_gif_of_one_frame_is_written(tmp_path):
+    import imageio.v3 as iio
+
+    from vae_helpers.viz.animation import write_gif
+
+    frame = np.full((8, 8, 3), 100, np.uint8)
+    assert iio.imread(write_gif(tmp_path / "one.gif", [frame]), index=None).shape == (1, 8, 8, 3)

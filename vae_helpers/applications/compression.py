@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import weakref
 
 import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
 
-from ..core.checks import check_seed
+from ..core.checks import check_images, check_seed
 from ..models.densities import discretized_logistic_probabilities
 from ..models.discrete import to_levels
 from ..core.tf_startup import keras, tf
@@ -127,10 +128,22 @@ class _Networks:
     """The encoder and decoder as graphs for one image at a time: the same numbers in both directions, ~10x faster than eager calls."""
 
     def __init__(self, vae: keras.Model):
-        shape, d = tuple(vae.encoder.input_shape[1:]), int(vae.decoder.input_shape[-1])
-        self.encoder = tf.function(lambda x: vae.encoder(x, training=False),
+        encoder, decoder = vae.encoder, vae.decoder   # not the model itself: the cache below holds it weakly
+        shape, d = tuple(encoder.input_shape[1:]), int(decoder.input_shape[-1])
+        self.encoder = tf.function(lambda x: encoder(x, training=False),
                                    input_signature=[tf.TensorSpec((1, *shape), tf.float32)])
-        self.decoder = tf.function(lambda z: vae.decoder(z, training=False), input_signature=[tf.TensorSpec((1, d), tf.float32)])
+        self.decoder = tf.function(lambda z: decoder(z, training=False), input_signature=[tf.TensorSpec((1, d), tf.float32)])
+
+
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _networks(vae: keras.Model) -> _Networks:
+    """The model's traced pair, made once: repeated calls reuse it instead of tracing again (and warning about it)."""
+    nets = _TRACED.get(vae)
+    if nets is None:
+        nets = _TRACED[vae] = _Networks(vae)
+    return nets
 
 
 def _pixel_model(vae, nets: _Networks, model, z: np.ndarray):
@@ -160,7 +173,7 @@ def compress(vae: keras.Model, images, seed: int = 0) -> bytes:
     edges, medians = _bucket_edges()
     coder = stack.AnsCoder(_initial_words(seed))
     posterior, prior = model.Categorical(perfect=False), model.Uniform(2 ** LATENT_BITS)
-    nets = _Networks(vae)
+    nets = _networks(vae)
     for image, pixels in zip(x, symbols):
         z_index = coder.decode(posterior, _encode_posterior(nets, image, edges).astype("float32"))  # 1. bits back
         coder.encode_reverse(pixels.reshape(-1), *_pixel_model(vae, nets, model, medians[z_index]))  # 2. x with p(x|z)
@@ -189,7 +202,7 @@ def decompress(vae: keras.Model, data: bytes) -> np.ndarray:
     d = int(vae.decoder.input_shape[-1])
     posterior, prior = model.Categorical(perfect=False), model.Uniform(2 ** LATENT_BITS)
     symbols = np.empty((n, height, width, channels), dtype=np.int32)
-    nets = _Networks(vae)
+    nets = _networks(vae)
     try:
         for i in reversed(range(n)):
             z_index = coder.decode(prior, d)
@@ -206,6 +219,9 @@ def decompress(vae: keras.Model, data: bytes) -> np.ndarray:
 
 def net_bits(data: bytes) -> int:
     """The bits of a :func:`compress` file that its images added: all of it less the header and the initial words."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) < HEADER_BYTES + 4 * INITIAL_WORDS:
+        raise CompressionError(f"`data` must be a file written by compress, at least {HEADER_BYTES + 4 * INITIAL_WORDS} bytes. "
+                               f"Received: {type(data).__name__} of {len(data) if hasattr(data, '__len__') else '?'} bytes")
     return 8 * (len(data) - HEADER_BYTES) - 32 * INITIAL_WORDS
 
 
@@ -217,9 +233,16 @@ def code_lengths(vae: keras.Model, image, z_index: np.ndarray | None = None) -> 
     """
     _, model = _coder_modules()
     symbols = _symbols(vae, np.asarray(image)[None])[0]
-    nets, (edges, medians) = _Networks(vae), _bucket_edges()
+    nets, (edges, medians) = _networks(vae), _bucket_edges()
     q = _encode_posterior(nets, _images(vae, symbols), edges)
-    z_index = q.argmax(axis=1) if z_index is None else np.asarray(z_index)
+    if z_index is None:
+        z_index = q.argmax(axis=1)
+    else:
+        z_index = np.asarray(z_index)
+        if z_index.shape != (len(q),) or not np.issubdtype(z_index.dtype, np.integer) \
+                or z_index.min() < 0 or z_index.max() >= q.shape[1]:
+            raise ValueError(f"`z_index` must be one bucket index in [0, {q.shape[1] - 1}] per latent dimension ({len(q)}). "
+                             f"Received: z_index with shape {z_index.shape}, dtype {z_index.dtype}")
     family, params = _pixel_model(vae, nets, model, medians[z_index])
     flat = symbols.reshape(-1)
     p = params[np.arange(len(flat)), flat] if params.ndim == 2 else np.where(flat == 1, params, 1.0 - params)
@@ -242,10 +265,11 @@ def lossless_baselines(images, binary: bool = False) -> dict[str, float]:
 
     from PIL import Image
 
-    x = np.asarray(images)
-    if x.ndim != 4 or x.shape[-1] != 1 or len(x) == 0:
-        raise ValueError(f"`images` must be a non-empty batch (n, height, width, 1). Received: shape {x.shape}")
-    levels = (x[..., 0] > 0.5).astype(np.uint8) if binary else to_levels(x)[..., 0].astype(np.uint8)
+    x = check_images("images", images, greyscale=True)
+    if binary and not np.all((x == 0) | (x == 1)):
+        raise ValueError("`images` must be binary (every pixel 0 or 1) with binary=True; these hold grey levels. "
+                         f"Received: images with {int(np.sum((x != 0) & (x != 1))):,} pixels strictly between 0 and 1")
+    levels = x[..., 0].astype(np.uint8) if binary else to_levels(x)[..., 0].astype(np.uint8)
 
     def per_image(save) -> float:
         sizes = []

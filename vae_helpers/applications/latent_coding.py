@@ -58,7 +58,13 @@ def latent_steps(z_log_var, scale: float = 1.0) -> np.ndarray:
     if z_log_var.ndim != 2 or len(z_log_var) == 0 or not np.all(np.isfinite(z_log_var)):
         raise ValueError(f"`z_log_var` must be a finite array (n, latent_dim) from the encoder. Received: shape {z_log_var.shape}")
     scale = check_number("scale", scale, strict=True)
-    return scale * np.sqrt(12.0) * np.median(np.exp(0.5 * z_log_var), axis=0)
+    with np.errstate(over="ignore"):   # an overflow is reported below, by name
+        steps = scale * np.sqrt(12.0) * np.median(np.exp(0.5 * z_log_var), axis=0)
+    if not np.all(np.isfinite(steps) & (steps > 0)):
+        raise ValueError("`z_log_var` must give each dimension a positive finite posterior std: its median log-variance "
+                         f"is {np.median(z_log_var, axis=0).min():g} to {np.median(z_log_var, axis=0).max():g}, "
+                         "so exp(z_log_var / 2) is 0 or infinite in float64")
+    return steps
 
 
 def quantize(z, steps) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.checks import check_images, check_int, check_seed
+from ..core.checks import MAX_PIXELS, check_images, check_int, check_seed
 
 __all__ = ["embed_digits", "ood_sets", "to_8bit"]
 
@@ -23,8 +23,11 @@ def embed_digits(x, size: int = 20, canvas: int = 28) -> np.ndarray:
     """Small digit images resized to ``size`` pixels (bilinear, Pillow) and centred on a black ``canvas``, as MNIST's are."""
     from PIL import Image
 
-    x = check_images("x", x)
+    x = check_images("x", x, greyscale=True)
     size, canvas = check_int("size", size, 1), check_int("canvas", canvas, 1)
+    if len(x) * canvas**2 > MAX_PIXELS:
+        raise ValueError(f"`canvas` must keep the output at most {MAX_PIXELS:,} pixels in all ({len(x):,} images of "
+                         f"canvas x canvas). Received: canvas={canvas}")
     if size > canvas:
         raise ValueError(f"`size` must be at most `canvas` ({canvas}). Received: size={size}")
     out = np.zeros((len(x), canvas, canvas, 1), "float32")

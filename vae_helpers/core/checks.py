@@ -71,13 +71,14 @@ def check_number(arg: str, value: object, minimum: float = 0.0, strict: bool = F
     return float(value)
 
 
-def check_images(arg: str, x: object, image_shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """A non-empty, finite float32 batch ``(n, h, w, c)`` with pixel values in [0, 1].
+def check_images(arg: str, x: object, image_shape: tuple[int, ...] | None = None, greyscale: bool = False) -> np.ndarray:
+    """A non-empty, finite float32 batch ``(n, h, w, c)`` with pixel values in [0, 1]: the one check of image inputs.
 
     Args:
         arg: the argument's name, for the message.
         x: the images.
         image_shape: ``(h, w, c)`` the model expects, if known.
+        greyscale: require one channel (helpers that would otherwise use channel 0 of a colour image).
     """
     want = f"(n, {', '.join(map(str, image_shape))})" if image_shape else "(n, height, width, channels)"
     array = np.asarray(x) if not isinstance(x, (str, bytes)) else np.asarray(x, dtype=object)
@@ -89,6 +90,9 @@ def check_images(arg: str, x: object, image_shape: tuple[int, ...] | None = None
                          f"Use {arg}[None]. Received: {arg}.shape={array.shape}")
     if array.ndim != 4 or len(array) == 0 or (image_shape is not None and array.shape[1:] != tuple(image_shape)):
         raise ValueError(f"`{arg}` must be a non-empty batch of images of shape {want}. Received: {arg}.shape={array.shape}")
+    if greyscale and array.shape[-1] != 1:
+        raise ValueError(f"`{arg}` must be greyscale images (n, height, width, 1); these helpers work on 8-bit greyscale "
+                         f"and would use channel 0 only. Received: {arg}.shape={array.shape}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"`{arg}` must hold only finite pixel values. Received: {arg} with "
                          f"{int(np.sum(~np.isfinite(array)))} NaN or infinite values")

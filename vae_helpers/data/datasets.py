@@ -17,7 +17,7 @@ import numpy as np
 from ..core.checks import check_int, check_seed
 
 __all__ = ["BINARIZATION_SEED", "DATASETS", "SHAPES_SEED", "SHAPES_TRAIN_SIZE", "DIGIT_CLASSES", "Dataset", "DatasetUnavailableError",
-           "FASHION_MNIST_CLASSES", "KERAS_FILES", "binarize", "keras_cache_dir", "load_dataset",
+           "FASHION_MNIST_CLASSES", "IMAGE_SHAPES", "KERAS_FILES", "binarize", "keras_cache_dir", "load_dataset",
            "only_class"]
 
 FASHION_MNIST_CLASSES = (
@@ -26,6 +26,9 @@ FASHION_MNIST_CLASSES = (
 )
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 DATASETS = ("mnist", "fashion_mnist", "digits", "binarized_mnist", "shapes")
+#: The shape of one image of each dataset, known before loading it (a model kind checks that it can take it).
+IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "digits": (8, 8, 1), "binarized_mnist": (28, 28, 1),
+                "shapes": (33, 33, 1)}
 BINARIZATION_SEED = 1234  # fixes the one Bernoulli draw per pixel of binarized_mnist
 SHAPES_TRAIN_SIZE, SHAPES_SEED = 60_000, 1234  # the "shapes" training split: this many random draws, this seed
 

@@ -49,17 +49,14 @@ def salt_and_pepper(x, amount: float, seed: int = 0) -> np.ndarray:
 
 
 def _greyscale(arg: str, x) -> np.ndarray:
-    """``x`` checked as images in [0, 1] with one channel: these helpers filter and write 8-bit greyscale."""
-    x = check_images(arg, x)
-    if x.shape[-1] != 1:
-        raise ValueError(f"`{arg}` must be greyscale images (n, height, width, 1); these helpers filter and write "
-                         f"8-bit greyscale and would use channel 0 only. Received: {arg}.shape={x.shape}")
-    return x
+    """``x`` checked as greyscale images in [0, 1] (:func:`~vae_helpers.core.checks.check_images`)."""
+    return check_images(arg, x, greyscale=True)
 
 
 def _per_image(x: np.ndarray, filter_fn, **kwargs) -> np.ndarray:
     """``filter_fn`` applied to each greyscale image, clipped to [0, 1] (some denoisers overshoot slightly)."""
-    return np.clip(np.stack([filter_fn(image[..., 0], **kwargs)[..., None] for image in x]), 0.0, 1.0).astype("float32")
+    filtered = [np.reshape(filter_fn(image[..., 0], **kwargs), image.shape) for image in x]   # a 1x1 image stays 1x1
+    return np.clip(np.stack(filtered), 0.0, 1.0).astype("float32")
 
 
 def median_denoise(x, size: int) -> np.ndarray:
@@ -135,7 +132,7 @@ DENOISERS = {"median": median_denoise, "gaussian": gaussian_denoise, "total vari
 
 def denoise(x, kind: str, param: float) -> np.ndarray:
     """Apply the classical denoiser ``kind`` (a key of :data:`DENOISERS`) with its parameter ``param``."""
-    if kind not in DENOISERS:
+    if not isinstance(kind, str) or kind not in DENOISERS:
         raise ValueError(f"`kind` must be one of {', '.join(DENOISERS)}. Received: kind={kind!r}")
     return DENOISERS[kind](x, param)
 
@@ -147,6 +144,9 @@ def ssim(clean, estimate) -> np.ndarray:
     clean, estimate = _greyscale("clean", clean), _greyscale("estimate", estimate)
     if clean.shape != estimate.shape:
         raise ValueError(f"`estimate` must have the shape of `clean` {clean.shape}. Received: {estimate.shape}")
+    if min(clean.shape[1:3]) < 7:
+        raise ValueError("`clean` must be images of at least 7 x 7 pixels, the size of SSIM's window. "
+                         f"Received: clean.shape={clean.shape}")
     return np.array([structural_similarity(a[..., 0], b[..., 0], data_range=1.0) for a, b in zip(clean, estimate)])
 
 
@@ -226,8 +226,8 @@ def jpeg_curve(x, qualities: Sequence[int], file_format: str = "JPEG") -> dict[s
 
     Returns ``{"quality", "bits", "psnr"}``, one entry per quality, for a rate-distortion plot.
     """
-    if len(qualities) == 0:
-        raise ValueError("`qualities` must hold at least one JPEG quality in [1, 95]. Received: qualities=[]")
+    if isinstance(qualities, (str, bytes)) or not hasattr(qualities, "__len__") or len(qualities) == 0:
+        raise ValueError(f"`qualities` must be a non-empty sequence of qualities in [1, 95]. Received: qualities={qualities!r}")
     x = _greyscale("x", x)
     bits, quality_db = [], []
     for q in qualities:

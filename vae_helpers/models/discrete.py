@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .builders import DENSE_UNITS, build_decoder, build_encoder
-from ..core.checks import check_not_implemented
+from ..core.checks import check_codes, check_int, check_not_implemented
 from ..core.tf_startup import keras
 from .kind import ModelKind
 from .densities import (LEVELS, discretized_logistic_log_likelihood, discretized_logistic_probabilities,
@@ -72,7 +72,9 @@ class DiscreteVAE(VAE):
         return {"loss": reconstruction_loss + beta * kl_loss, "reconstruction_loss": reconstruction_loss, "kl_loss": kl_loss}
 
     def decode(self, z, batch_size: int = 512) -> np.ndarray:
-        params = np.asarray(self.decoder.predict(np.asarray(z, dtype="float32"), batch_size=batch_size, verbose=0))
+        """The decoder's pixel means for latent codes ``z`` of shape ``(n, latent_dim)``, mapped to [0, 1]."""
+        z = check_codes("z", z, dim=self.latent_dim)
+        params = np.asarray(self.decoder.predict(z.astype("float32"), batch_size=check_int("batch_size", batch_size), verbose=0))
         return np.clip((params[..., :params.shape[-1] // 2] + 1.0) / 2.0, 0.0, 1.0)
 
 

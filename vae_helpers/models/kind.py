@@ -23,6 +23,11 @@ def _beta_tag(config) -> str:
     return f"beta{config.beta:g}"
 
 
+def _halved_by_each_filter(filters: tuple[int, ...]) -> int:
+    """A convolutional kind halves the image once per entry of ``filters``: sides must be multiples of this."""
+    return 2 ** len(filters)
+
+
 @dataclass(frozen=True)
 class ModelKind:
     """One model kind of the registry.
@@ -38,6 +43,8 @@ class ModelKind:
         key_tag: the readable part of the cache key after the latent size (the hash holds every setting).
         key_settings: how the kind's settings enter the hashed key material (a kind keyed before the
             registry existed keeps the form its cached models were saved under).
+        side_multiple: what an image's height and width must be a multiple of, given the config's
+            ``filters`` (a convolutional kind: ``2 ** len(filters)``; an MLP: 1).
     """
 
     name: str
@@ -47,6 +54,7 @@ class ModelKind:
     has_prior: bool = True
     key_tag: Callable = _beta_tag
     key_settings: Callable = dict
+    side_multiple: Callable = _halved_by_each_filter
 
     def __post_init__(self):
         unknown = set(self.options) - OPTIONS

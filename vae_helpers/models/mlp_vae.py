@@ -128,5 +128,5 @@ def build_from_config(config, dataset, steps_per_epoch: int) -> DisentanglingVAE
 
 
 #: This module's entry in the registry of model kinds (:data:`vae_helpers.models.registry.MODEL_KINDS`).
-KIND = ModelKind("mlp_vae", build_from_config, SUPPORTS,
+KIND = ModelKind("mlp_vae", build_from_config, SUPPORTS, side_multiple=lambda filters: 1,
                  key_tag=lambda config: f"mlp-{config.objective}-beta{config.beta:g}")

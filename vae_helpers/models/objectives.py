@@ -33,6 +33,8 @@ Both work on Keras tensors (inside a ``train_step``) and on numpy arrays.
 from __future__ import annotations
 
 
+import numpy as np
+
 from ..core.checks import check_int, check_number
 from ..core.tf_startup import keras
 from .densities import gaussian_log_density
@@ -65,6 +67,8 @@ def capacity(step, c_max: float, ramp_steps: int):
     """The target KL ``C`` at ``step``: ``c_max * step / ramp_steps``, held at ``c_max`` from ``ramp_steps`` on."""
     c_max = check_number("c_max", c_max)
     ramp_steps = check_int("ramp_steps", ramp_steps, 1)
+    if isinstance(step, (int, float, np.integer, np.floating)):   # a tensor (the optimizer's step) is checked by training
+        check_number("step", step)
     return c_max * ops.minimum(ops.cast(step, "float32") / ramp_steps, 1.0)
 
 

@@ -215,6 +215,8 @@ def load_vae(path) -> VAE:
     """Load a VAE saved with ``vae.save(path)`` (a ``.keras`` file), with ``safe_mode=True``."""
     from pathlib import Path
 
+    if not isinstance(path, (str, Path)):
+        raise ValueError(f"`path` must be the path of a .keras file saved from a VAE. Received: path={path!r}")
     path = Path(path)
     if path.suffix != ".keras" or not path.is_file():
         raise ValueError(f"`path` must be an existing .keras file saved from a VAE. Received: path={str(path)!r}")

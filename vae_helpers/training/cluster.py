@@ -57,7 +57,14 @@ def parse_workers(config: Mapping) -> Workers:
     addresses = tuple(config["cluster"]["worker"])
     for address in addresses:
         _host_port(address)
-    return Workers(addresses, int(config["task"]["index"]))
+    repeated = sorted({a for a in addresses if addresses.count(a) > 1})
+    if repeated:
+        raise ValueError(f"every worker address in $TF_CONFIG must be listed once; a worker listed twice never joins. "
+                         f"Received: {', '.join(repeated)} more than once")
+    index = config["task"]["index"]
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(addresses):
+        raise ValueError(f"the task index in $TF_CONFIG must be an integer from 0 to {len(addresses) - 1}. Received: {index!r}")
+    return Workers(addresses, index)
 
 
 def _listen(address: str) -> socket.socket:

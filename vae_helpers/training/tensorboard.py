@@ -170,6 +170,8 @@ def write_history(run_dir: str | Path, history: Mapping[str, Sequence[float]], i
 
     Returns the first write failure (see :class:`RunWriter`), or None.
     """
+    if not isinstance(history, Mapping):
+        raise ValueError(f"`history` must be a dict of per-epoch values, as Keras's History.history. Received: history={history!r}")
     run = RunWriter(run_dir)
     series = {k: v for k, v in history.items() if k != "epoch_seconds"}
     for i in range(max(map(len, series.values()), default=0)):

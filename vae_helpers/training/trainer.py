@@ -22,7 +22,7 @@ from .cache import Trained, check_apart, key_digest, library_versions, load_or_t
 from .callbacks import EpochTimer, LatentSnapshots, SampleSnapshots, StopOnNaN, progress_callbacks, snapshot_inputs
 from ..core.checks import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, MAX_UNITS, check_even_batches, check_int, check_number,
                      check_seed, check_writable_folder)
-from ..data.datasets import DATASETS, Dataset, load_dataset, only_class
+from ..data.datasets import DATASETS, IMAGE_SHAPES, Dataset, load_dataset, only_class
 from ..models.builders import DENSE_UNITS
 from ..models.objectives import OBJECTIVES
 from ..models.registry import MODEL_KINDS, model_kind
@@ -81,6 +81,9 @@ class TrainConfig:
         fields |= {name: check_number(name, getattr(self, name)) for name in ("beta", "free_bits", "capacity_nats")}
         if self.objective not in OBJECTIVES:
             raise ValueError(f"`objective` must be one of {', '.join(OBJECTIVES)}. Received: objective={self.objective!r}")
+        if self.objective == "beta_tcvae" and fields["batch_size"] < 2:
+            raise ValueError("`batch_size` must be at least 2 with objective='beta_tcvae': its total correlation is estimated "
+                             f"from the pairs of codes in a batch (one code gives 0). Received: batch_size={self.batch_size!r}")
         if (self.objective == "capacity") != (fields["capacity_nats"] > 0):
             raise ValueError("`capacity_nats` must be positive with objective='capacity' and 0 otherwise. "
                              f"Received: objective={self.objective!r}, capacity_nats={self.capacity_nats!r}")
@@ -101,6 +104,12 @@ class TrainConfig:
         if fields["convs_per_stage"] != 1 and fields["dense_units"] != 0:
             raise ValueError("`convs_per_stage` applies to spatial codes only: set dense_units=0 or leave it at 1. "
                              f"Received: convs_per_stage={self.convs_per_stage!r}, dense_units={self.dense_units!r}")
+        height, width, _ = IMAGE_SHAPES[self.dataset]
+        multiple = model_kind(self.model).side_multiple(fields["filters"])
+        if height % multiple or width % multiple:
+            raise ValueError(f"`dataset={self.dataset!r}` has {height} x {width} images, which `model={self.model!r}` with "
+                             f"filters={fields['filters']} cannot take: its sides must be multiples of {multiple}. "
+                             "Choose another dataset, or a kind without convolutions (model='mlp_vae').")
         if self.init_from is not None:
             _check_init_from(self)
         for name, value in fields.items():  # plain Python numbers, so the cache key never sees numpy types

@@ -195,7 +195,8 @@ def write_gif(path: str | Path, frames: Sequence[np.ndarray], duration_ms: float
     loop = check_int("loop", loop, 0)
     with iio.imopen("<bytes>", "w", extension=".gif", plugin="pillow") as gif:
         try:
-            data = gif.write(np.stack(frames), duration=durations, loop=loop)  # encoded in memory
+            data = gif.write(np.stack(frames), duration=durations if len(frames) > 1 else durations[0],  # one frame: a number
+                             loop=loop)  # encoded in memory
         except BaseException:
             gif.images_to_write.clear()  # so that closing does not encode again ("Exception ignored in ...")
             raise
