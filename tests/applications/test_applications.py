@@ -168,7 +168,7 @@ def test_jpeg_curve_grows_with_quality():
     x = np.kron(x, np.ones((1, 4, 4, 1), dtype="float32"))   # 32x32, so JPEG has blocks to work with
     curve = iq.jpeg_curve(x, (10, 50, 90))
     assert np.all(np.diff(curve["bits"]) > 0) and np.all(np.diff(curve["psnr"]) > 0)
-    with pytest.raises(ValueError, match="`qualities` must hold at least one JPEG quality"):
+    with pytest.raises(ValueError, match="`qualities` must be a non-empty sequence of qualities in \\[1, 95\\]"):
         iq.jpeg_curve(x, ())
 
 
