@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.checks import check_int, check_seed
+from .shapes import DEFAULT_SIZE as SHAPES_SIZE
 
 __all__ = ["BINARIZATION_SEED", "DATASETS", "SHAPES_SEED", "SHAPES_TRAIN_SIZE", "DIGIT_CLASSES", "Dataset", "DatasetUnavailableError",
            "FASHION_MNIST_CLASSES", "IMAGE_SHAPES", "KERAS_FILES", "binarize", "keras_cache_dir", "load_dataset",
@@ -28,7 +29,7 @@ DIGIT_CLASSES = tuple(str(d) for d in range(10))
 DATASETS = ("mnist", "fashion_mnist", "digits", "binarized_mnist", "shapes")
 #: The shape of one image of each dataset, known before loading it (a model kind checks that it can take it).
 IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "digits": (8, 8, 1), "binarized_mnist": (28, 28, 1),
-                "shapes": (33, 33, 1)}
+                "shapes": (SHAPES_SIZE, SHAPES_SIZE, 1)}
 BINARIZATION_SEED = 1234  # fixes the one Bernoulli draw per pixel of binarized_mnist
 SHAPES_TRAIN_SIZE, SHAPES_SEED = 60_000, 1234  # the "shapes" training split: this many random draws, this seed
 
