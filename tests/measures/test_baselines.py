@@ -1,0 +1,82 @@
+"""The closed-form baselines: PCA as an autoencoder, the mean image, typicality (known answers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vae_helpers.measures.baselines import PCACodec, mean_image, squared_distance, typicality
+
+
+def _low_rank_images(n: int = 200, rank: int = 3, side: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``0.5 + codes @ basis`` of exactly ``rank`` dimensions, and the basis (orthonormal rows)."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(side * side, rank)))[0].T
+    codes = rng.uniform(-1, 1, (n, rank)) * np.array([0.6, 0.4, 0.2, 0.1, 0.05][:rank])
+    return (0.5 + codes @ basis).reshape(n, side, side, 1).clip(0, 1), basis
+
+
+def test_pca_with_the_data_rank_reconstructs_exactly_and_one_less_loses_the_last_variance():
+    x, _ = _low_rank_images()
+    assert np.abs(PCACodec.fit(x, 3).reconstruct(x) - x).max() < 1e-6
+    short = PCACodec.fit(x, 2)
+    lost = squared_distance(x, short.reconstruct(x)).sum()
+    third = PCACodec.fit(x, 3).variances[2]
+    assert lost == pytest.approx((len(x) - 1) * third, rel=1e-4)      # sklearn's variances divide by n - 1
+
+
+def test_the_components_span_the_data_and_whitened_codes_have_unit_variance():
+    from scipy.linalg import subspace_angles
+
+    x, basis = _low_rank_images()
+    pca = PCACodec.fit(x, 3)
+    assert np.degrees(subspace_angles(pca.components.T, basis.T)).max() < 1e-4
+    assert np.allclose(pca.components @ pca.components.T, np.eye(3), atol=1e-10)
+    assert np.allclose(pca.encode(x, whiten=True).std(axis=0, ddof=1), 1.0)
+    assert np.allclose(pca.decode(pca.encode(x, whiten=True), whitened=True), pca.reconstruct(x), atol=1e-6)
+    assert list(pca.variances) == sorted(pca.variances, reverse=True)
+
+
+def test_a_linear_autoencoder_trained_with_squared_error_spans_the_pca_subspace():
+    # Baldi & Hornik (1989): gradient descent on a linear encoder and decoder (centred images, code size 2)
+    # ends in the span of the first two principal components, though its two directions are not PCA's.
+    from scipy.linalg import subspace_angles
+
+    x, _ = _low_rank_images(n=400, rank=5)
+    x = (x + np.random.default_rng(1).normal(0, 0.01, x.shape)).clip(0, 1)
+    flat = x.reshape(len(x), -1)
+    flat = flat - flat.mean(axis=0)
+    rng = np.random.default_rng(0)
+    encoder, decoder = rng.normal(0, 0.1, (64, 2)), rng.normal(0, 0.1, (2, 64))
+    for _ in range(5000):                                  # loss: mean over images of the summed squared error
+        codes = flat @ encoder
+        grad_out = 2 * (codes @ decoder - flat) / len(flat)
+        grad_decoder, grad_encoder = codes.T @ grad_out, flat.T @ (grad_out @ decoder.T)
+        encoder -= 0.5 * grad_encoder
+        decoder -= 0.5 * grad_decoder
+    angles = np.degrees(subspace_angles(decoder.T, PCACodec.fit(x, 2).components.T))
+    assert angles.max() < 1.0, angles
+    assert np.degrees(subspace_angles(decoder.T, PCACodec.fit(x, 3).components[1:].T)).max() > 45   # not any 2-D subspace
+
+
+def test_mean_image_squared_distance_and_typicality_on_known_values():
+    x = np.stack([np.full((2, 2, 1), v, "float32") for v in (0.0, 0.5, 1.0)])
+    assert np.allclose(mean_image(x), 0.5)
+    assert np.allclose(squared_distance(x, mean_image(x)), [1.0, 0.0, 1.0])     # 4 pixels of 0.5**2
+    assert np.allclose(squared_distance(x, x[::-1]), [4.0, 0.0, 4.0])
+    assert np.allclose(typicality([1.0, 2.0, 3.0, 10.0], [0.0, 2.5, 7.0]), [2.5, 0.0, 4.5])   # the median is 2.5
+
+
+def test_bad_inputs_are_refused_by_name():
+    x, _ = _low_rank_images(n=10)
+    pca = PCACodec.fit(x, 2)
+    with pytest.raises(ValueError, match=r"`k` must be"):
+        PCACodec.fit(x, 11)
+    with pytest.raises(ValueError, match=r"`images` must be a non-empty batch of images of shape \(n, 8, 8, 1\)"):
+        pca.encode(np.zeros((2, 4, 4, 1)))
+    with pytest.raises(ValueError, match=r"`codes` must be finite codes of shape \(n, 2\)"):
+        pca.decode(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"`reference` must be finite, one image"):
+        squared_distance(x, np.zeros((3, 3, 1)))
+    with pytest.raises(ValueError, match=r"`train_statistic` must be a non-empty 1-D array"):
+        typicality([], [1.0])

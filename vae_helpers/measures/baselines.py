@@ -1,0 +1,101 @@
+"""The closed-form baselines a (V)AE is measured against: PCA (the linear autoencoder), the mean image, typicality.
+
+A nonlinear model gets credit only for what it adds over these:
+
+- **PCA with k components** is the best *linear* autoencoder with a code of size ``k``: the
+  squared-error minimum of a linear encoder and decoder spans the same subspace (Bourlard & Kamp
+  1988; Baldi & Hornik 1989). :class:`PCACodec` fits it on training images (scikit-learn's exact
+  SVD) and encodes, decodes and scores like an autoencoder; its whitened codes are ``N(0, 1)``-like,
+  so the latent file of :mod:`vae_helpers.applications.latent_coding` can code them too.
+- **The mean image** is the best code-free reconstruction: a model that does not beat it has learned
+  nothing about the individual image.
+- **Two-sided typicality** ``|s - median(s_train)|`` turns any per-image statistic (a file size, the
+  brightness) into a label-free out-of-distribution score: a set can be atypical in either direction,
+  and choosing the direction with the test labels would be cheating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.checks import check_images, check_int
+
+__all__ = ["PCACodec", "mean_image", "squared_distance", "typicality"]
+
+
+@dataclass(frozen=True)
+class PCACodec:
+    """PCA with ``k`` components as an autoencoder: ``encode`` (codes), ``decode`` (images), ``reconstruct``.
+
+    Build it with :meth:`fit`. ``variances`` are the training variances of the ``k`` codes (the
+    eigenvalues of the pixel covariance, largest first); ``components`` are orthonormal rows.
+    """
+
+    mean: np.ndarray          # (D,) the training mean image, flattened
+    components: np.ndarray    # (k, D) orthonormal principal directions, largest variance first
+    variances: np.ndarray     # (k,) the variance of each code on the training images
+    image_shape: tuple[int, int, int]
+
+    @classmethod
+    def fit(cls, images, k: int) -> "PCACodec":
+        """The first ``k`` principal components of ``images`` ``(n, h, w, c)`` in [0, 1] (exact SVD, float64)."""
+        from sklearn.decomposition import PCA
+
+        x = check_images("images", images)
+        flat = x.reshape(len(x), -1).astype("float64")
+        k = check_int("k", k, 1, min(flat.shape))
+        pca = PCA(n_components=k, svd_solver="full").fit(flat)
+        components = pca.components_ * np.sign(pca.components_[np.arange(k), np.abs(pca.components_).argmax(axis=1)])[:, None]
+        return cls(pca.mean_, components, pca.explained_variance_, tuple(x.shape[1:]))
+
+    @property
+    def k(self) -> int:
+        """The code size."""
+        return len(self.variances)
+
+    def encode(self, images, whiten: bool = False) -> np.ndarray:
+        """Codes ``(n, k)``: projections on the components; divided by their training std if ``whiten``."""
+        x = check_images("images", images, self.image_shape)
+        codes = (x.reshape(len(x), -1).astype("float64") - self.mean) @ self.components.T
+        return codes / np.sqrt(self.variances) if whiten else codes
+
+    def decode(self, codes, whitened: bool = False) -> np.ndarray:
+        """Images ``(n, h, w, c)`` from codes, clipped to [0, 1] (float32)."""
+        codes = np.asarray(codes, dtype="float64")
+        if codes.ndim != 2 or codes.shape[1] != self.k or not np.all(np.isfinite(codes)):
+            raise ValueError(f"`codes` must be finite codes of shape (n, {self.k}). Received: shape {codes.shape}")
+        if whitened:
+            codes = codes * np.sqrt(self.variances)
+        flat = self.mean + codes @ self.components
+        return np.clip(flat, 0.0, 1.0).reshape(len(codes), *self.image_shape).astype("float32")
+
+    def reconstruct(self, images) -> np.ndarray:
+        """``decode(encode(images))``: the projection on the PCA subspace, clipped to [0, 1]."""
+        return self.decode(self.encode(images))
+
+
+def mean_image(images) -> np.ndarray:
+    """The pixel-wise mean of ``images`` ``(n, h, w, c)``: the best reconstruction that ignores the input."""
+    return check_images("images", images).astype("float64").mean(axis=0).astype("float32")
+
+
+def squared_distance(images, reference) -> np.ndarray:
+    """Sum over pixels of ``(image - reference)**2`` per image: ``reference`` is one image or one per image."""
+    x = check_images("images", images).astype("float64")
+    ref = np.asarray(reference, dtype="float64")
+    if ref.shape not in (x.shape, x.shape[1:]) or not np.all(np.isfinite(ref)):
+        raise ValueError(f"`reference` must be finite, one image {x.shape[1:]} or one per image {x.shape}. "
+                         f"Received: shape {ref.shape}")
+    return ((x - ref) ** 2).reshape(len(x), -1).sum(axis=1)
+
+
+def typicality(train_statistic, statistic) -> np.ndarray:
+    """``|statistic - median(train_statistic)|``: a label-free two-sided score, high for atypical images."""
+    train, values = (np.asarray(a, dtype="float64") for a in (train_statistic, statistic))
+    for arg, a in (("train_statistic", train), ("statistic", values)):
+        if a.ndim != 1 or len(a) == 0 or not np.all(np.isfinite(a)):
+            raise ValueError(f"`{arg}` must be a non-empty 1-D array of finite values, one per image. "
+                             f"Received: shape {a.shape}")
+    return np.abs(values - np.median(train))
