@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -91,3 +92,11 @@ def test_denoiser_seeds_smoke_prints_one_row_per_noise_and_width():
                                        "non-local means", "BM3D"}
     for narrow, wide in zip(rows[::2], rows[1::2]):                             # per noise: two widths, two different models
         assert narrow[2:5] != wide[2:5]
+
+
+def test_exact_codec_smoke_prints_both_networks_and_both_models():
+    out = run("exact_codec.py", "--smoke")
+    rows = re.findall(r"^\| +(.+?) (encoder|decoder) \| +([\d.]+) \| +([\d.]+) \| +([\d.]+) \|$", out, re.M)
+    assert len(rows) == 4 and all(float(f32) > 0 and float(ratio) == pytest.approx(float(ex) / float(f32), abs=2e-3)
+                                  for *_, f32, ex, ratio in rows)
+    assert len(re.findall(r"^\| +(8-bit|binarized) \(\w+\) \| +\d+ \| +\d+ \| +\d+ \|$", out, re.M)) == 2

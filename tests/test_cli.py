@@ -62,6 +62,17 @@ def no_work(monkeypatch):
 @pytest.mark.parametrize("argv, message", [
     (["plots", "--beta", "inf"], "argument --beta: must be a finite number >= 0, received 'inf'"),
     (["plots", "--beta", "nan"], "argument --beta: must be a finite number >= 0, received 'nan'"),
+    # negative numbers and infinities are values that the option's check refuses, not missing arguments
+    (["plots", "--beta", "-inf"], "argument --beta: must be a finite number >= 0, received '-inf'"),
+    (["plots", "--beta", "-1"], "argument --beta: must be a finite number >= 0, received '-1'"),
+    (["plots", "--beta", "-1e3"], "argument --beta: must be a finite number >= 0, received '-1e3'"),
+    (["plots", "--beta", "-.5"], "argument --beta: must be a finite number >= 0, received '-.5'"),
+    (["plots", "--beta", "-nan"], "argument --beta: must be a finite number >= 0, received '-nan'"),
+    (["plots", "--beta", "-Infinity", "--seed", "1"], "argument --beta: must be a finite number >= 0, received '-Infinity'"),
+    (["plots", "--seed", "-1e3"], "argument --seed: must be an integer in [0, 4294967295], received '-1e3'"),
+    (["plots", "--epochs", "-inf"], "argument --epochs: must be an integer in [1, 10000], received '-inf'"),
+    (["plots", "--batch-size", "0"], "argument --batch-size: must be an integer in [1, 65536], received '0'"),
+    (["plots", "--batch-size", "-64"], "argument --batch-size: must be an integer in [1, 65536], received '-64'"),
     (["plots", "--epochs", "0"], "argument --epochs: must be an integer in [1, 10000], received '0'"),
     (["plots", "--latent-dim", "1"], "argument --latent-dim: must be an integer in [2, 1024], received '1'"),
     (["plots", "--seed", "-1"], "argument --seed: must be an integer in [0, 4294967295], received '-1'"),
@@ -159,3 +170,53 @@ def test_tensorboard_dir_that_is_a_file_is_refused_before_training(tmp_path, mon
     assert cli.main(["plots", "--mode", "smoke", "--out", str(tmp_path / "out"), "--tensorboard", str(blocker)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vae-course: error: argument --tensorboard") and err.count("\n") == 1
+
+
+class _Replicas:
+    """What ``_plots`` reads of a tf.distribute strategy: its number of replicas."""
+
+    def __init__(self, n):
+        self.num_replicas_in_sync = n
+
+
+@pytest.mark.parametrize("replicas, batch_size, used", [
+    (None, None, 128), (None, "100", 100), (2, None, 128),
+    (3, None, 129), (5, None, 130), (6, None, 126), (7, None, 126), (200, None, 200),   # the default, rounded
+    (3, "96", 96), (7, "7", 7),
+])
+def test_batch_size_reaches_the_training_and_splits_between_any_number_of_replicas(replicas, batch_size, used, tmp_path,
+                                                                                   monkeypatch, capsys):
+    seen = []
+
+    def regenerate_plots(config, **kwargs):
+        seen.append((config.batch_size, kwargs["strategy"]))
+        result = type("Result", (), {"from_cache": True, "path": None})()
+        return type("Report", (), {"result": result, "paths": [], "seconds": {}})()
+    monkeypatch.setattr(figures, "regenerate_plots", regenerate_plots)
+    monkeypatch.setattr(cli, "_strategy", lambda args: None if replicas is None else _Replicas(replicas))
+    argv = ["plots", "--mode", "smoke", "--out", str(tmp_path)] + (["--batch-size", batch_size] if batch_size else [])
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert [size for size, _ in seen] == [used] and f", batch {used}, seed 42;" in out.splitlines()[0]
+    note = (f"the default batch of 128 images does not split evenly between the {replicas} replicas; using a batch of "
+            f"{used} ({used // (replicas or 1)} per replica; choose another with --batch-size)")
+    assert (note in out) == (used != 128 and batch_size is None), out
+
+
+def test_a_batch_size_that_does_not_split_between_the_replicas_is_refused_before_training(monkeypatch, capsys, tmp_path):
+    no_work(monkeypatch)
+    monkeypatch.setattr(cli, "_strategy", lambda args: _Replicas(3))
+    assert cli.main(["plots", "--mode", "smoke", "--out", str(tmp_path), "--batch-size", "128"]) == 2
+    assert capsys.readouterr().err == ("vae-course: error: argument --batch-size must be a multiple of the 3 replicas of "
+                                       "the strategy, so that each batch splits evenly; try 126 or 129. Received: "
+                                       "--batch-size 128\n")
+
+
+def test_a_mirrored_smoke_run_on_three_replicas_trains_with_a_batch_that_splits(tmp_path):
+    """Three logical CPUs stand for three GPUs: the default batch of 128 cannot split, so it becomes 129."""
+    done = run_cli("plots", "--mode", "smoke", "--dataset", "digits", "--latent-dim", "2", "--strategy", "mirrored",
+                   "--logical-cpus", "3", "--out", str(tmp_path / "out"), env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "training with MirroredStrategy on 3 replicas" in done.stdout
+    assert "using a batch of 129 (43 per replica; choose another with --batch-size)" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FIGURES.values())

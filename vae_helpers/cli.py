@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
 
-from .core.checks import MAX_EPOCHS, MAX_LATENT_DIM, MAX_SEED
+from .core.checks import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, MAX_SEED
 from .training.cluster import MAX_CLUSTER_TIMEOUT_S
 from .core.settings import MODE_ENV, MODES
 
@@ -30,8 +31,21 @@ class UsageError(Exception):
     """A bad option value, found before any work started."""
 
 
+# What argparse must read as a negative number (a value), not as an unknown option: its own rule takes "-1" and
+# "-1.5" only, so "--beta -inf" or "--seed -1e3" failed with "expected one argument" instead of the option's check.
+_NEGATIVE_NUMBER = re.compile(r"-(?:(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:e[-+]?\d+)?|inf|infinity|nan)$", re.IGNORECASE)
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line: ``vae-course: error: <message>``."""
+    """An argument parser whose errors are one line: ``vae-course: error: <message>``.
+
+    Negative numbers, infinities and NaN (``-1e3``, ``-inf``, ``-nan``) are read as values, so that the option's
+    own check refuses them by name; no option of ``vae-course`` looks like a negative number.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def error(self, message):
         self.exit(EXIT_USAGE, f"vae-course: error: {message} (see: {self.prog} --help)\n")
@@ -164,7 +178,7 @@ def _strategy(args: argparse.Namespace):
 
 def _wait_for_cluster(config: dict, timeout_s: int) -> None:
     """Meet the other workers in Python (interruptible, with a timeout) before TensorFlow blocks until they join."""
-    from .training.cluster import parse_workers, wait_for_workers
+    from .training.cluster import ClusterConfigError, parse_workers, wait_for_workers
 
     try:
         workers = parse_workers(config)
@@ -172,8 +186,11 @@ def _wait_for_cluster(config: dict, timeout_s: int) -> None:
         raise UsageError(f"argument --strategy multi-worker: {exc}") from None
     print(f"waiting up to {timeout_s} s for the {len(workers.addresses)} workers in $TF_CONFIG "
           f"(this is worker {workers.index}, {workers.own}; --cluster-timeout)", flush=True)
-    seconds = wait_for_workers(workers, timeout_s)
-    print(f"all {len(workers.addresses)} workers answered after {seconds:.1f} s", flush=True)
+    try:
+        seconds = wait_for_workers(workers, timeout_s)
+    except ClusterConfigError as exc:  # an address that reaches this worker itself, indices that differ
+        raise UsageError(f"argument --strategy multi-worker: {exc}") from None
+    print(f"all {len(workers.addresses)} workers met after {seconds:.1f} s", flush=True)
 
 
 def _check_tf_config(text: str) -> dict:
@@ -195,6 +212,32 @@ def _check_tf_config(text: str) -> dict:
     return config
 
 
+def _with_batch_size(args: argparse.Namespace, config, replicas: int):
+    """``config`` with the batch of --batch-size, which must split evenly between the replicas of --strategy, and a
+    note for the user (or None).
+
+    Without --batch-size, a default batch that does not split is rounded to the nearest multiple of the replicas
+    (3 replicas: 129) and the note says so; an explicit --batch-size that does not split is refused.
+    """
+    import dataclasses
+
+    from .core.checks import check_even_batches
+
+    if args.batch_size is None:
+        if config.batch_size % replicas == 0:
+            return config, None
+        rounded = replicas * max(1, round(config.batch_size / replicas))
+        return dataclasses.replace(config, batch_size=rounded), (
+            f"the default batch of {config.batch_size} images does not split evenly between the {replicas} replicas; "
+            f"using a batch of {rounded} ({rounded // replicas} per replica; choose another with --batch-size)")
+    try:
+        check_even_batches(args.batch_size, replicas)
+    except ValueError as exc:
+        message = str(exc).replace("`batch_size`", "--batch-size").replace("Received: batch_size=", "Received: --batch-size ")
+        raise UsageError(f"argument {message}") from None
+    return dataclasses.replace(config, batch_size=args.batch_size), None
+
+
 def _plots(args: argparse.Namespace) -> int:
     settings = _settings(args)
     out_dir = _plots_out_dir(args, settings)
@@ -211,10 +254,14 @@ def _plots(args: argparse.Namespace) -> int:
 
     config = plots_config(settings, dataset=args.dataset, latent_dim=args.latent_dim, epochs=args.epochs,
                           beta=args.beta, seed=args.seed)
+    config, batch_note = _with_batch_size(args, config, 1 if strategy is None else strategy.num_replicas_in_sync)
     print(f"vae-course plots: {settings.mode} settings, {config.dataset}, latent dim {config.latent_dim}, "
-          f"beta {config.beta:g}, {config.epochs} epochs, seed {config.seed}; figures go to {out_dir}", flush=True)
+          f"beta {config.beta:g}, {config.epochs} epochs, batch {config.batch_size}, seed {config.seed}; "
+          f"figures go to {out_dir}", flush=True)
     if strategy is not None:
         print(f"training with {type(strategy).__name__} on {strategy.num_replicas_in_sync} replicas", flush=True)
+    if batch_note:
+        print(batch_note, flush=True)
     if tensorboard_dir is not None:
         print(f"TensorBoard run: {tensorboard_dir / config.key()} (watch it: tensorboard --logdir {tensorboard_dir})",
               flush=True)
@@ -258,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     plots.add_argument("--epochs", type=_int_type(1, MAX_EPOCHS), default=PLOTS_EPOCHS, help="epochs in full mode (smoke mode caps them)")
     plots.add_argument("--beta", type=_beta, default=1.0, help="weight of the KL term (finite, >= 0)")
     plots.add_argument("--seed", type=_int_type(0, MAX_SEED), default=42)
+    plots.add_argument("--batch-size", type=_int_type(1, MAX_BATCH_SIZE), default=None, metavar="N",
+                       help="images per training step (default 128); with --strategy it must split evenly between the "
+                            "replicas, and the default is rounded to the nearest multiple of them (3 replicas: 129)")
     plots.add_argument("--out", default=None,
                        help="output folder (default: the repository's plots/ in full mode, a temporary folder in smoke mode)")
     plots.add_argument("--mode", choices=MODES, default=None, help=mode_help)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import struct
+import time
 
 import numpy as np
 import pytest
 
-from vae_helpers.applications.compression import HEADER_BYTES, INITIAL_WORDS, CompressionError, compress, decompress, model_fingerprint
+from vae_helpers.applications.compression import (HEADER_BYTES, INITIAL_WORDS, CompressionError, code_lengths, compress, decompress,
+                                                  model_fingerprint)
 from vae_helpers.models.mlp_vae import build_mlp_vae
 from vae_helpers.measures.evaluation import elbo_per_example
 from vae_helpers.data.shapes import make_shapes
@@ -56,14 +60,89 @@ def test_a_truncated_file_a_foreign_file_and_another_model_are_refused(vae, imag
 def test_a_corrupted_payload_never_decodes_silently(vae, images):
     data = bytearray(compress(vae, images))
     data[-7] ^= 0x40                                  # flip one bit of the payload
-    with pytest.raises(CompressionError, match=r"corrupted"):
+    with pytest.raises(CompressionError, match=r"corrupted: its bytes changed"):
         decompress(vae, bytes(data))
+    data = bytearray(compress(vae, images))
+    data[30] ^= 0x01                                  # ... or of the header (the image count)
+    with pytest.raises(CompressionError, match=r"corrupted: its bytes changed"):
+        decompress(vae, bytes(data))
+
+
+def _forge(data: bytes, **fields) -> bytes:
+    """``data`` with some header fields replaced and a valid checksum: what a forger (or a bug) could write."""
+    names = ["magic", "key", "n", "height", "width", "channels", "digest", "seed", "words", "numerics", "checksum"]
+    layout = struct.Struct("<6s16sIHHH32sII8s8s")
+    values = dict(zip(names, layout.unpack_from(data)))
+    values.update(fields)
+    payload = data[layout.size:]
+    if "payload" in fields:
+        payload = values.pop("payload")
+        values["words"] = len(payload) // 4
+    head = layout.pack(*[values[k] for k in names])[:-8]
+    return head + hashlib.sha256(head + payload).digest()[:8] + payload
+
+
+def test_the_header_is_the_documented_layout(vae, images):
+    data = compress(vae, images)
+    assert HEADER_BYTES == 88 and _forge(data) == data     # re-packing the fields and the checksum gives the same bytes
+
+
+def test_untrusted_headers_are_refused_before_any_allocation(vae, images):
+    data = compress(vae, images[:2])
+    for n in (20_000, 10**9, 0):
+        start = time.perf_counter()
+        with pytest.raises(CompressionError, match=rf"claims {n:,} images, but its payload can hold at most \d+"):
+            decompress(vae, _forge(data, n=n))
+        assert time.perf_counter() - start < 1.0
+    with pytest.raises(CompressionError, match=r"holds images of shape \(8, 32, 1\), but `vae` codes \(16, 16, 1\)"):
+        decompress(vae, _forge(data, height=8, width=32))                 # the same pixel count, another shape
+    with pytest.raises(CompressionError, match=r"computes? the coder's probabilities differently"):
+        decompress(vae, _forge(data, numerics=b"\0" * 8))
+    many = compress(vae, images)                                          # 12 images' payload, a header that claims 3
+    with pytest.raises(CompressionError, match=r"does not decode to the images|does not decode with this model"):
+        decompress(vae, _forge(many, n=3))
+    start = time.perf_counter()                                           # random words: garbage stops at once
+    with pytest.raises(CompressionError, match=r"does not decode with this model .* took no bits off the stack"):
+        decompress(vae, _forge(many, n=100, payload=np.random.default_rng(1).integers(1, 2**32, 400).astype("<u4").tobytes()))
+    assert time.perf_counter() - start < 2.0
+    with pytest.raises(CompressionError, match=r"format version 1; this version of vae_helpers reads version 2"):
+        decompress(vae, b"VAEBB\x01" + data[6:])
+    for bad in ("VAEBB", None, 3.0):
+        with pytest.raises(CompressionError, match=rf"`data` must be the bytes compress returned. Received: {type(bad).__name__}"):
+            decompress(vae, bad)
+    with pytest.raises(CompressionError, match=r"`data` is truncated: 20 bytes"):
+        decompress(vae, data[:20])
+
+
+def test_models_the_coder_cannot_use_are_refused_by_name(images):
+    from vae_helpers.models.autoencoder import build_autoencoder_model
+    from vae_helpers.models.conditional import build_conditional_vae
+
+    x = np.zeros((1, 8, 8, 1), "float32")
+    with pytest.raises(CompressionError, match=r"`vae` must be a model whose likelihood .* Received: a model with likelihood=None"):
+        compress(None, x)
+    with pytest.raises(CompressionError, match=r"`vae` must have an encoder that returns \[z_mean, z_log_var\].*returns 1 output"):
+        compress(build_autoencoder_model((8, 8, 1), 2), x)
+    with pytest.raises(CompressionError, match=r"`vae` must be an unconditional VAE.*encoder takes 2 input"):
+        compress(build_conditional_vae((8, 8, 1), latent_dim=2), x)
+
+
+def test_images_the_model_cannot_code_are_refused_by_name(vae, images):
+    for bad, message in [(np.zeros((2, 8, 8, 1), "float32"), r"`images` must be a non-empty batch of images of shape \(n, 16, 16, 1\)"),
+                         (np.zeros((2, 16, 16, 3), "float32"), r"shape \(n, 16, 16, 1\). Received: images.shape=\(2, 16, 16, 3\)"),
+                         (np.where(images[:2] > 0, np.nan, 0), r"`images` must hold only finite pixel values"),
+                         ((images[:2] * 255).astype(np.uint8), r"For uint8 images \(0-255\), pass x / 255"),
+                         ("images", r"`images` must be a numeric array")]:
+        with pytest.raises(CompressionError, match=message):
+            compress(vae, bad)
+    with pytest.raises(CompressionError, match=r"`image` must be one image of shape \(16, 16, 1\)"):
+        code_lengths(vae, images[:1])
 
 
 def test_non_binary_images_are_refused(vae):
     with pytest.raises(CompressionError, match=r"`images` must be binary \(every pixel 0 or 1\)"):
         compress(vae, np.full((2, 16, 16, 1), 0.5, dtype="float32"))
-    with pytest.raises(CompressionError, match=r"non-empty batch"):
+    with pytest.raises(CompressionError, match=r"`images` must be a batch of images \(n, 16, 16, 1\): it is one image"):
         compress(vae, np.zeros((16, 16, 1), dtype="float32"))
 
 
@@ -104,7 +183,7 @@ def _certain_encoder_vae(latent_dim: int = 3):
 
 def test_with_a_certain_posterior_the_file_is_minus_log2_p(images):
     """q puts all its mass in one bucket, so nothing comes back: each image costs -log2 p(x|z) + LATENT_BITS * d."""
-    from vae_helpers.applications.compression import LATENT_BITS, code_lengths, net_bits
+    from vae_helpers.applications.compression import LATENT_BITS, net_bits
     from vae_helpers.models.vae import bernoulli_log_likelihood
 
     model = _certain_encoder_vae()
@@ -134,7 +213,7 @@ def test_lossless_baselines_are_sizes_of_real_files():
 
 
 def test_bad_inputs_to_the_small_helpers_are_refused_by_name(vae, images):
-    from vae_helpers.applications.compression import code_lengths, lossless_baselines, net_bits
+    from vae_helpers.applications.compression import lossless_baselines, net_bits
 
     grey = np.full((2, 8, 8, 1), 0.5, "float32")
     with pytest.raises(ValueError, match=r"`images` must hold only finite pixel values"):
@@ -173,3 +252,45 @@ def test_repeated_calls_trace_the_networks_once(vae, images):
     finally:
         logger.removeHandler(handler)
     assert not [m for m in messages if "retracing" in m]
+
+
+# -- files decode in any process: other threads, oneDNN off, another instruction set --
+SETTINGS = {"1 thread": {"TF_NUM_INTRAOP_THREADS": "1"}, "2 threads": {"TF_NUM_INTRAOP_THREADS": "2"},
+            "TensorFlow's default": {}, "oneDNN off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
+            "oneDNN AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
+
+
+def _run_codec(setting: str, *args: str) -> str:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_NUM_INTRAOP_THREADS", "TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")}
+    env.update(SETTINGS[setting])
+    script = Path(__file__).with_name("codec_process.py")
+    done = subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_a_file_decodes_exactly_in_a_process_with_other_settings(tmp_path):
+    import importlib.util
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("codec_process", Path(__file__).with_name("codec_process.py"))
+    codec_process = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(codec_process)
+    vae = codec_process.model()
+    rng = np.random.default_rng(0)
+    weights = [w + rng.normal(0, 0.05, w.shape).astype(w.dtype) for w in vae.get_weights()]   # no bias left at zero
+    np.savez(tmp_path / "weights.npz", **{f"w{i}": w for i, w in enumerate(weights)})
+    np.save(tmp_path / "images.npy", (np.round(rng.random((6, *codec_process.IMAGE_SHAPE)) * 255) / 255).astype("float32"))
+    names = {setting: setting.replace(" ", "_").replace("'", "") for setting in SETTINGS}
+    with ThreadPoolExecutor(2) as pool:                   # each setting compresses in its own process ...
+        list(pool.map(lambda s: _run_codec(s, "compress", str(tmp_path), names[s]), SETTINGS))
+        reads = dict(zip(SETTINGS, pool.map(lambda s: _run_codec(s, "decompress", str(tmp_path)), SETTINGS)))
+    for reader, out in reads.items():                     # ... and each decompresses every file
+        assert sorted(out.split("\n")[:-1]) == sorted(f"{name} exact" for name in names.values()), (reader, out)

@@ -62,11 +62,23 @@ def test_latent_steps_match_the_posterior_noise():
     (lambda: lc.decompress_codes(np.zeros(3, np.int64), [1.0], 1), r"`words` must be the uint32 array"),
     (lambda: lc.decompress_codes(lc.compress_codes(np.zeros((4, 2), int), [0.1, 0.1]), [0.1, 0.1], 1),
      r"holds more than 1 codes"),
+    (lambda: lc.decompress_codes(lc.compress_codes(np.zeros((4, 2), int), [9.0, 9.0]), [9.0, 9.0], 5),
+     r"`n` must be the number of codes in `words`: they hold 4 codes of 2 dimensions, received n=5"),
     (lambda: lc.latent_steps(np.zeros(3)), r"`z_log_var` must be a finite array \(n, latent_dim\)"),
 ])
 def test_bad_inputs_are_refused(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_a_too_large_n_is_refused_at_once_instead_of_decoding_made_up_codes():
+    import time
+
+    words = lc.compress_codes(np.ones((3, 4), int), np.full(4, 0.5))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"they hold 3 codes of 4 dimensions, received n=10,000,000"):
+        lc.decompress_codes(words, np.full(4, 0.5), 10**7)
+    assert time.perf_counter() - start < 1.0
 
 
 def test_latent_steps_refuse_log_variances_whose_std_is_zero_or_infinite():

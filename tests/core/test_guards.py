@@ -99,7 +99,7 @@ def test_smoke_models_are_not_collapsed():
     """The smoke setting trains on enough images that the course's 2-D and 16-D VAEs use their latent space."""
     from vae_helpers.measures import diagnostics
     from vae_helpers.data.datasets import load_dataset
-    from vae_helpers.training.trainer import TrainConfig, train_vae
+    from vae_helpers.training.trainer import train_vae
 
     smoke = get_settings("smoke")
     config = plots_config(smoke)

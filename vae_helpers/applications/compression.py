@@ -24,10 +24,17 @@ pixel, each with its probability mass).
 prior mass, so ``p(z)`` costs exactly ``LATENT_BITS`` bits per dimension, and ``q(z | x)`` gives each
 bucket the posterior mass between its edges. A decoded ``z`` is the bucket's prior median.
 
-The file holds a header (format, the model's fingerprint, image count and shape) and a digest of the
-images, so a truncated file, a foreign file or a different model raises :class:`CompressionError`
-instead of decoding a wrong image. Encoder and decoder run one image at a time in both directions,
-so that compression and decompression compute bit-identical probabilities on the same machine.
+The coder and the decoder must compute bit-identical probabilities, in any process: the networks are
+evaluated in exact arithmetic (:mod:`vae_helpers.applications.exact_networks`), so the thread count,
+oneDNN and the instruction set do not change a single bit, and the rest (the posterior's buckets, the
+pixel probabilities) is computed one image at a time in numpy and scipy.
+
+The file holds a header (format, the model's fingerprint, image count and shape, a digest of the images,
+a checksum of the file, and a digest of how this machine computes the coder's probabilities), so a
+truncated, damaged or foreign file, a different model or a machine that computes differently raises
+:class:`CompressionError` that says which, instead of decoding a wrong image. The header is checked
+against the model and the payload before anything is allocated, and every image must add at least one
+bit to the file, so a file that claims more images than its bytes can hold is refused at once.
 """
 
 from __future__ import annotations
@@ -41,17 +48,20 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from ..core.checks import check_images, check_seed
+from ..core.tf_startup import filtered_stderr_fd, keras, tf
 from ..models.densities import discretized_logistic_probabilities
 from ..models.discrete import to_levels
-from ..core.tf_startup import keras, tf
+from .exact_networks import exact_network
 
 __all__ = ["CODED_LIKELIHOODS", "CompressionError", "HEADER_BYTES", "INITIAL_WORDS", "LATENT_BITS", "code_lengths", "compress", "decompress",
            "lossless_baselines", "model_fingerprint", "net_bits"]
 
-MAGIC = b"VAEBB\x01"        # format name and version
+FORMAT_NAME, FORMAT_VERSION = b"VAEBB", 2
+MAGIC = FORMAT_NAME + bytes([FORMAT_VERSION])
 LATENT_BITS = 10            # each latent dimension is cut into 2**LATENT_BITS buckets of equal prior mass
 INITIAL_WORDS = 32          # seeded random 32-bit words the first pop reads from
-_HEADER = struct.Struct("<6s16sIHHH32sII")  # magic, model key, n, height, width, channels, image digest, seed, words
+# magic, model key, n, height, width, channels, image digest, seed, words, numerics digest, checksum of all before it + payload
+_HEADER = struct.Struct("<6s16sIHHH32sII8s8s")
 HEADER_BYTES = _HEADER.size                  # the fixed part of every file
 
 
@@ -92,6 +102,20 @@ def _initial_words(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(1, 2**32, INITIAL_WORDS, dtype=np.uint64).astype(np.uint32)
 
 
+def _numerics_digest() -> bytes:
+    """8 bytes that change if this machine's numpy and scipy compute the coder's probabilities differently.
+
+    The probabilities of fixed network outputs (posterior buckets, Bernoulli and discretized-logistic
+    pixels), as the float32 numbers the coder receives: a file records the digest of the process
+    that wrote it, so a reader whose maths differs is told so instead of decoding wrong images.
+    """
+    edges, _ = _bucket_edges()
+    grid = np.linspace(-6.0, 6.0, 97)
+    parts = [_posterior_buckets(grid, np.linspace(-9.0, 2.0, 97), edges), expit(grid),
+             discretized_logistic_probabilities(np.stack([grid / 6.0, np.linspace(-7.0, 1.0, 97)], axis=-1)[None])]
+    return hashlib.sha256(b"".join(np.asarray(p, dtype="<f4").tobytes() for p in parts)).digest()[:8]
+
+
 CODED_LIKELIHOODS = ("bernoulli", "discretized_logistic")  # pixels 0/1, or 256 levels per pixel
 
 
@@ -104,11 +128,29 @@ def _is_8bit(vae) -> bool:
     return likelihood == "discretized_logistic"
 
 
-def _symbols(vae, images) -> np.ndarray:
+def _check_vae(vae) -> tuple[tuple[int, int, int], int]:
+    """The image shape and latent size of a VAE the coder can use, or :class:`CompressionError` saying why not."""
+    _is_8bit(vae)
+    encoder, decoder = getattr(vae, "encoder", None), getattr(vae, "decoder", None)
+    if not isinstance(encoder, keras.Model) or not isinstance(decoder, keras.Model):
+        raise CompressionError(f"`vae` must have Keras networks `encoder` and `decoder`. Received: a {type(vae).__name__}")
+    inputs, outputs = encoder.inputs, encoder.outputs
+    if len(inputs) != 1 or len(inputs[0].shape) != 4 or len(decoder.inputs) != 1 or len(decoder.inputs[0].shape) != 2:
+        raise CompressionError(f"`vae` must be an unconditional VAE: an encoder of images (n, h, w, c) alone and a decoder of "
+                               f"z alone. Received: a {type(vae).__name__} whose encoder takes {len(inputs)} input(s) and "
+                               f"decoder {len(decoder.inputs)}")
+    if len(outputs) != 2:
+        raise CompressionError(f"`vae` must have an encoder that returns [z_mean, z_log_var] (a posterior to code with). "
+                               f"Received: a {type(vae).__name__} whose encoder returns {len(outputs)} output(s)")
+    return tuple(int(n) for n in inputs[0].shape[1:]), int(decoder.inputs[0].shape[-1])
+
+
+def _symbols(vae, images, image_shape: tuple[int, int, int]) -> np.ndarray:
     """The integer pixel symbols to code: 0/1 for a Bernoulli decoder, the level 0..255 for a discrete one."""
-    x = np.asarray(images)
-    if x.ndim != 4 or len(x) == 0:
-        raise CompressionError(f"`images` must be a non-empty batch (n, height, width, channels). Received: shape {x.shape}")
+    try:
+        x = check_images("images", images, image_shape)
+    except ValueError as error:
+        raise CompressionError(str(error)) from None
     if _is_8bit(vae):
         try:
             return to_levels(x)
@@ -125,14 +167,20 @@ def _images(vae, symbols: np.ndarray) -> np.ndarray:
 
 
 class _Networks:
-    """The encoder and decoder as graphs for one image at a time: the same numbers in both directions, ~10x faster than eager calls."""
+    """The encoder and decoder, evaluated exactly, as graphs for one image at a time (~10x faster than eager calls)."""
 
     def __init__(self, vae: keras.Model):
-        encoder, decoder = vae.encoder, vae.decoder   # not the model itself: the cache below holds it weakly
-        shape, d = tuple(encoder.input_shape[1:]), int(decoder.input_shape[-1])
-        self.encoder = tf.function(lambda x: encoder(x, training=False),
-                                   input_signature=[tf.TensorSpec((1, *shape), tf.float32)])
+        shape, d = _check_vae(vae)
+        try:
+            encoder, decoder = exact_network(vae.encoder), exact_network(vae.decoder)
+        except ValueError as error:
+            raise CompressionError(f"`vae` cannot be evaluated exactly, so its files would not decode in another process: "
+                                   f"{error}") from None
+        self.encoder = tf.function(lambda x: encoder(x, training=False), input_signature=[tf.TensorSpec((1, *shape), tf.float32)])
         self.decoder = tf.function(lambda z: decoder(z, training=False), input_signature=[tf.TensorSpec((1, d), tf.float32)])
+        with filtered_stderr_fd():    # tracing float64 graphs logs a harmless line per fused op
+            self.encoder(tf.zeros((1, *shape)))
+            self.decoder(tf.zeros((1, d)))
 
 
 _TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -168,52 +216,99 @@ def compress(vae: keras.Model, images, seed: int = 0) -> bytes:
     """
     seed = check_seed("seed", seed)
     stack, model = _coder_modules()
-    symbols = _symbols(vae, images)
+    image_shape, _ = _check_vae(vae)
+    symbols = _symbols(vae, images, image_shape)
     x = _images(vae, symbols)
     edges, medians = _bucket_edges()
     coder = stack.AnsCoder(_initial_words(seed))
     posterior, prior = model.Categorical(perfect=False), model.Uniform(2 ** LATENT_BITS)
     nets = _networks(vae)
-    for image, pixels in zip(x, symbols):
+    size = coder.num_valid_bits()
+    for i, (image, pixels) in enumerate(zip(x, symbols)):
         z_index = coder.decode(posterior, _encode_posterior(nets, image, edges).astype("float32"))  # 1. bits back
         coder.encode_reverse(pixels.reshape(-1), *_pixel_model(vae, nets, model, medians[z_index]))  # 2. x with p(x|z)
         coder.encode_reverse(z_index.astype(np.int32), prior)                                       # 3. z with p(z)
-    words = coder.get_compressed().astype("<u4")
+        if coder.num_valid_bits() <= size:   # the format's promise that lets decompress bound a file's image count
+            raise CompressionError(f"`images`[{i}] adds no bits to the stack (it read more bits back than it wrote): "
+                                   "this model cannot code it in this format")
+        size = coder.num_valid_bits()
+    words = coder.get_compressed().astype("<u4").tobytes()
     header = _HEADER.pack(MAGIC, model_fingerprint(vae), len(x), *x.shape[1:],
-                          hashlib.sha256(symbols.astype(np.uint8).tobytes()).digest(), seed, len(words))
-    return header + words.tobytes()
+                          hashlib.sha256(symbols.astype(np.uint8).tobytes()).digest(), seed, len(words) // 4,
+                          _numerics_digest(), b"")
+    return header[:-8] + _checksum(header[:-8], words) + words
+
+
+def _checksum(header: bytes, words: bytes) -> bytes:
+    return hashlib.sha256(header + words).digest()[:8]
+
+
+def _read_header(data) -> tuple:
+    """The header fields of a file, after the checks that need no model: format, length, checksum."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CompressionError(f"`data` must be the bytes compress returned. Received: {type(data).__name__}")
+    data = bytes(data)
+    if not data.startswith(FORMAT_NAME):
+        raise CompressionError(f"`data` is not a BB-ANS file of vae_helpers.applications.compression: it does not start with "
+                               f"{FORMAT_NAME!r}")
+    if len(data) > len(FORMAT_NAME) and data[len(FORMAT_NAME)] != FORMAT_VERSION:
+        raise CompressionError(f"`data` is a file of format version {data[len(FORMAT_NAME)]}; this version of "
+                               f"vae_helpers reads version {FORMAT_VERSION}: compress the images again")
+    if len(data) < HEADER_BYTES:
+        raise CompressionError(f"`data` is truncated: {len(data)} bytes, shorter than the {HEADER_BYTES}-byte header")
+    fields = _HEADER.unpack_from(data)
+    n_words = fields[8]
+    if len(data) != HEADER_BYTES + 4 * n_words:
+        raise CompressionError(f"`data` is truncated or has extra bytes: its header announces {HEADER_BYTES + 4 * n_words:,} "
+                               f"bytes, received {len(data):,}")
+    if _checksum(data[:HEADER_BYTES - 8], data[HEADER_BYTES:]) != fields[-1]:
+        raise CompressionError("`data` is corrupted: its bytes changed since it was written (the checksum does not match)")
+    return fields, data[HEADER_BYTES:]
 
 
 def decompress(vae: keras.Model, data: bytes) -> np.ndarray:
     """The images :func:`compress` coded into ``data``, float32 ``(n, h, w, c)``: {0, 1}, or levels / 255."""
     stack, model = _coder_modules()
-    data = bytes(data)
-    if len(data) < _HEADER.size or not data.startswith(MAGIC):
-        raise CompressionError(f"`data` is not a BB-ANS file of vae_helpers.applications.compression: it does not start with {MAGIC!r}")
-    _, key, n, height, width, channels, digest, seed, n_words = _HEADER.unpack_from(data)
+    (_, key, n, height, width, channels, digest, seed, n_words, numerics, _), payload = _read_header(data)
+    image_shape, d = _check_vae(vae)
     if key != model_fingerprint(vae):
         raise CompressionError(f"`data` was written with another model (key {key.hex()}), not this one "
                                f"({model_fingerprint(vae).hex()}); decompress it with the model that compressed it")
-    if len(data) != _HEADER.size + 4 * n_words:
-        raise CompressionError(f"`data` is truncated or has extra bytes: its header announces {_HEADER.size + 4 * n_words:,} "
-                               f"bytes, received {len(data):,}")
-    coder = stack.AnsCoder(np.frombuffer(data, dtype="<u4", offset=_HEADER.size).astype(np.uint32))
+    if (height, width, channels) != image_shape:
+        raise CompressionError(f"`data` holds images of shape {(height, width, channels)}, but `vae` codes {image_shape}")
+    if numerics != _numerics_digest():
+        raise CompressionError("`data` was written by a process whose numpy and scipy compute the coder's probabilities "
+                               f"differently from this one (digest {numerics.hex()}, here {_numerics_digest().hex()}): "
+                               "decompress it with the numpy and scipy versions, on the kind of CPU, that wrote it")
+    coder = stack.AnsCoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+    room = coder.num_valid_bits() - stack.AnsCoder(_initial_words(seed)).num_valid_bits()
+    if n < 1 or n > room:
+        raise CompressionError(f"`data` claims {n:,} images, but its payload can hold at most {max(room, 0):,} "
+                               "(each image adds at least one bit): a damaged or forged header")
     edges, medians = _bucket_edges()
-    d = int(vae.decoder.input_shape[-1])
     posterior, prior = model.Categorical(perfect=False), model.Uniform(2 ** LATENT_BITS)
-    symbols = np.empty((n, height, width, channels), dtype=np.int32)
     nets = _networks(vae)
+    decoded = []
+    size = coder.num_valid_bits()
     try:
         for i in reversed(range(n)):
             z_index = coder.decode(prior, d)
-            symbols[i] = coder.decode(*_pixel_model(vae, nets, model, medians[z_index])).reshape(symbols.shape[1:])
-            image = _images(vae, symbols[i])
-            coder.encode_reverse(z_index.astype(np.int32), posterior, _encode_posterior(nets, image, edges).astype("float32"))
+            pixels = coder.decode(*_pixel_model(vae, nets, model, medians[z_index])).reshape(image_shape)
+            coder.encode_reverse(z_index.astype(np.int32), posterior,
+                                 _encode_posterior(nets, _images(vae, pixels), edges).astype("float32"))
+            if coder.num_valid_bits() >= size:
+                raise ValueError(f"image {i} of {n} took no bits off the stack")
+            size = coder.num_valid_bits()
+            decoded.append(pixels)
     except (ValueError, RuntimeError, AssertionError) as error:   # constriction refuses an impossible stack
-        raise CompressionError(f"`data` is corrupted: decoding failed ({error})") from error
+        raise CompressionError(f"`data` does not decode with this model although its bytes are intact: {error} "
+                               "(a file forged with a valid checksum, or a model evaluated differently)") from error
+    symbols = np.stack(decoded[::-1])
     if not np.array_equal(coder.get_compressed(), _initial_words(seed)) or \
             hashlib.sha256(symbols.astype(np.uint8).tobytes()).digest() != digest:
-        raise CompressionError("`data` is corrupted: the decoded images do not match the digest stored with them")
+        raise CompressionError("`data` does not decode to the images it was written from, although its bytes are intact "
+                               "(checksum) and this model wrote it: this process evaluates the model differently from "
+                               "the one that wrote the file")
     return _images(vae, symbols)
 
 
@@ -222,6 +317,7 @@ def net_bits(data: bytes) -> int:
     if not isinstance(data, (bytes, bytearray)) or len(data) < HEADER_BYTES + 4 * INITIAL_WORDS:
         raise CompressionError(f"`data` must be a file written by compress, at least {HEADER_BYTES + 4 * INITIAL_WORDS} bytes. "
                                f"Received: {type(data).__name__} of {len(data) if hasattr(data, '__len__') else '?'} bytes")
+    _read_header(data)
     return 8 * (len(data) - HEADER_BYTES) - 32 * INITIAL_WORDS
 
 
@@ -232,7 +328,11 @@ def code_lengths(vae: keras.Model, image, z_index: np.ndarray | None = None) -> 
     stack grows by ``pixels + prior - read`` bits: the image's one-sample negative ELBO in bits.
     """
     _, model = _coder_modules()
-    symbols = _symbols(vae, np.asarray(image)[None])[0]
+    image_shape, _ = _check_vae(vae)
+    if np.shape(image) != image_shape:
+        raise CompressionError(f"`image` must be one image of shape {image_shape} (no batch axis). "
+                               f"Received: shape {np.shape(image)}")
+    symbols = _symbols(vae, np.asarray(image)[None], image_shape)[0]
     nets, (edges, medians) = _networks(vae), _bucket_edges()
     q = _encode_posterior(nets, _images(vae, symbols), edges)
     if z_index is None:

@@ -121,12 +121,17 @@ def decompress_codes(words, steps, n: int) -> np.ndarray:
     words = np.asarray(words)
     if words.ndim != 1 or words.dtype != np.uint32:
         raise ValueError(f"`words` must be the uint32 array from compress_codes. Received: shape {words.shape}, dtype {words.dtype}")
-    model, means, stds = _model_and_stds(steps, n)
+    model, means, stds = _model_and_stds(steps, 1)
     coder = constriction.stream.stack.AnsCoder(words)
-    indices = coder.decode(model, means, stds).reshape(n, len(steps))
+    rows = []
+    for i in range(n):   # one image at a time: a stream that runs dry is a wrong n, not codes made up from nothing
+        if coder.is_empty():
+            raise ValueError(f"`n` must be the number of codes in `words`: they hold {i} codes of {len(steps)} dimensions, "
+                             f"received n={n:,}")
+        rows.append(coder.decode(model, means, stds))
     if not coder.is_empty():
         raise ValueError(f"`words` holds more than {n} codes of {len(steps)} dimensions: wrong `n` or `steps`")
-    return indices
+    return np.stack(rows)
 
 
 def file_bits(indices, steps) -> np.ndarray:

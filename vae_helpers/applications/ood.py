@@ -46,7 +46,7 @@ def ood_sets(x_in, seed: int = 0) -> dict[str, np.ndarray]:
     - ``"inverted"``: ``1 - x`` (a bright background: the same content, another look);
     - ``"upside down"``: ``x`` flipped vertically (the same pixels and PNG complexity, an unseen layout).
     """
-    x_in = to_8bit(x_in)
+    x_in = to_8bit(check_images("x_in", x_in))
     rng = np.random.default_rng(check_seed("seed", seed))
     n, shape = len(x_in), x_in.shape
     return {

@@ -7,6 +7,7 @@ numpy scalars (``np.int64(2)``, ``np.float32(0.5)``) are accepted wherever Pytho
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from pathlib import Path
@@ -15,8 +16,8 @@ import numpy as np
 
 __all__ = ["MAX_BATCH_SIZE", "MAX_EPOCHS", "MAX_LATENT_DIM", "MAX_PIXELS", "MAX_SAMPLES", "MAX_SEED", "MAX_STEPS",
            "MAX_UNITS", "assert_finite_spread", "check_code", "check_codes", "check_durations_ms", "check_epochs", "check_even_batches",
-           "check_frames", "check_images", "check_int", "check_labels", "check_latent_dim", "check_not_implemented", "check_number", "check_seed", "check_size_px",
-           "check_unconditional", "check_units", "check_writable_folder"]
+           "check_frames", "check_images", "check_int", "check_labels", "check_latent_dim", "check_not_implemented", "check_number",
+           "check_pixels", "check_seed", "check_size_px", "check_unconditional", "check_units", "check_writable_folder"]
 
 MAX_SEED = 2**32 - 1  # numpy's and Keras's seeds are unsigned 32-bit integers
 
@@ -93,14 +94,29 @@ def check_images(arg: str, x: object, image_shape: tuple[int, ...] | None = None
     if greyscale and array.shape[-1] != 1:
         raise ValueError(f"`{arg}` must be greyscale images (n, height, width, 1); these helpers work on 8-bit greyscale "
                          f"and would use channel 0 only. Received: {arg}.shape={array.shape}")
+    return _pixel_values(arg, array).astype("float32", copy=False)
+
+
+def check_pixels(arg: str, x: object) -> np.ndarray:
+    """Pixel values of any shape (a single image, a batch, a 1-D row), finite and in [0, 1]: :func:`check_images`'s
+    value checks, for the helpers that convert every value on its own. Returned as a numeric array, dtype kept."""
+    array = np.asarray(x) if not isinstance(x, (str, bytes)) else np.asarray(x, dtype=object)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise ValueError(f"`{arg}` must be a numeric array of pixel values in [0, 1]. Received: {arg} of type "
+                         f"{type(x).__name__} with dtype {array.dtype}")
+    return _pixel_values(arg, array)
+
+
+def _pixel_values(arg: str, array: np.ndarray) -> np.ndarray:
+    """``array`` if every value is finite and in [0, 1] (an empty array passes)."""
     if not np.all(np.isfinite(array)):
         raise ValueError(f"`{arg}` must hold only finite pixel values. Received: {arg} with "
                          f"{int(np.sum(~np.isfinite(array)))} NaN or infinite values")
-    lo, hi = float(array.min()), float(array.max())
+    lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
     if lo < 0 or hi > 1:
         hint = " For uint8 images (0-255), pass x / 255." if hi > 1 and lo >= 0 else ""
         raise ValueError(f"`{arg}` must hold pixel values in [0, 1].{hint} Received: {arg} with values in [{lo:g}, {hi:g}]")
-    return array.astype("float32", copy=False)
+    return array
 
 
 def check_writable_folder(arg: str, folder: object, file: object = None, writable: bool = True) -> Path:
@@ -116,12 +132,16 @@ def check_writable_folder(arg: str, folder: object, file: object = None, writabl
     if not isinstance(folder, (str, os.PathLike)):
         raise ValueError(f"`{arg}` must be a folder path (str or Path). Received: {arg}={folder!r}")
     path = Path(folder).expanduser()
+    must, received = ("must be a folder", folder) if file is None else ("must be in a folder", file)
     existing = path
     while not existing.exists():  # the nearest part of the path that exists
+        if existing.is_symlink():  # a link that loops or points nowhere: creating the folder would fail "File exists"
+            where = "is" if existing == path else f"goes through {str(existing)!r}, which is"
+            raise ValueError(f"`{arg}` {must}, but {str(path)!r} {where} a symbolic link {_broken_link(existing)}. "
+                             f"Received: {arg}={str(received)!r}")
         if existing.parent == existing:
             break
         existing = existing.parent
-    must, received = ("must be a folder", folder) if file is None else ("must be in a folder", file)
     if not existing.is_dir():
         where = "is" if existing == path else f"goes through {str(existing)!r}, which is"
         raise ValueError(f"`{arg}` {must}, but {str(path)!r} {where} a file. Received: {arg}={str(received)!r}")
@@ -129,6 +149,19 @@ def check_writable_folder(arg: str, folder: object, file: object = None, writabl
         raise ValueError(f"`{arg}` {must.replace('a folder', 'a writable folder')}, but {str(existing)!r} is read-only. "
                          f"Received: {arg}={str(received)!r}")
     return path
+
+
+def _broken_link(link: Path) -> str:
+    """Why the symbolic link ``link`` leads to no file: it loops, or what it points to does not exist."""
+    try:
+        os.stat(link)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "that loops (Too many levels of symbolic links)"
+    try:
+        return f"to {os.readlink(link)!r}, which does not exist"
+    except OSError:
+        return "that leads nowhere"
 
 
 def assert_finite_spread(name: str, values: object, axis: int | None = None, min_std: float = 0.0) -> np.ndarray:

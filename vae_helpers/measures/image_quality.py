@@ -168,8 +168,11 @@ def best_filter(noisy, clean, kind: str, params: Sequence[float]) -> tuple[float
             (params are sigmas in pixels).
         params: the values to try.
     """
-    if kind not in DENOISERS:
+    if not isinstance(kind, str) or kind not in DENOISERS:
         raise ValueError(f"`kind` must be one of {', '.join(DENOISERS)}. Received: kind={kind!r}")
+    noisy, clean = _greyscale("noisy", noisy), _greyscale("clean", clean)
+    if clean.shape != noisy.shape:
+        raise ValueError(f"`clean` must have the shape of `noisy` {noisy.shape}. Received: clean.shape={clean.shape}")
     if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
         raise ValueError(f"`params` must be a sequence of values to try. Received: params={params!r}")
     params = list(params)

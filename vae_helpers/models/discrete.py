@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .builders import DENSE_UNITS, build_decoder, build_encoder
-from ..core.checks import check_codes, check_int, check_not_implemented
+from ..core.checks import check_codes, check_int, check_not_implemented, check_pixels
 from ..core.tf_startup import keras
 from .kind import ModelKind
 from .densities import (LEVELS, discretized_logistic_log_likelihood, discretized_logistic_probabilities,
@@ -36,12 +36,16 @@ ops = keras.ops
 
 
 def to_levels(x) -> np.ndarray:
-    """Images in [0, 1] (``k / 255``) back to their integer levels ``k`` (int32), refusing other values."""
-    x = np.asarray(x, dtype="float64")
+    """Images in [0, 1] (``k / 255``) back to their integer levels ``k`` (int32), refusing other values.
+
+    Every value is converted on its own, so ``x`` may have any shape (a batch, one image, a row of values).
+    """
+    x = check_pixels("x", x).astype("float64")
     levels = np.rint(x * (LEVELS - 1))
-    if x.size and (np.abs(levels - x * (LEVELS - 1)).max() > 1e-3 or levels.min() < 0 or levels.max() > LEVELS - 1):
-        raise ValueError("`x` must hold 8-bit images scaled to [0, 1] (every value k / 255 for an integer k in [0, 255]); "
-                         f"received values in [{x.min():g}, {x.max():g}] that are not")
+    off = np.abs(levels - x * (LEVELS - 1)) > 1e-3
+    if off.any():
+        raise ValueError("`x` must hold 8-bit images scaled to [0, 1] (every value k / 255 for an integer k in [0, 255]). "
+                         f"Received: x with {int(off.sum())} other values, such as {x[off].flat[0]:g}")
     return levels.astype(np.int32)
 
 

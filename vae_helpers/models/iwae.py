@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logit
 
-from ..core.checks import check_int, check_not_implemented
+from ..core.checks import check_images, check_int, check_not_implemented
 from .builders import build_encoder
 from ..core.tf_startup import keras
 from .kind import ModelKind
@@ -42,8 +42,9 @@ DECODER_UNITS = 512        # two ReLU layers
 
 
 def mean_log_odds(x: np.ndarray, clip: float = 1e-3) -> np.ndarray:
-    """``log(p / (1 - p))`` of every pixel's mean over the images ``x`` (p clipped to [clip, 1 - clip])."""
-    return logit(np.clip(np.asarray(x, dtype="float64").mean(axis=0), clip, 1.0 - clip)).astype("float32")
+    """``log(p / (1 - p))`` of every pixel's mean over the images ``x`` ``(n, h, w, c)`` (p clipped to [clip, 1 - clip])."""
+    x = check_images("x", x)
+    return logit(np.clip(x.astype("float64").mean(axis=0), clip, 1.0 - clip)).astype("float32")
 
 
 @keras.saving.register_keras_serializable(package="vae_helpers")

@@ -5,19 +5,26 @@ An entry ``<cache_dir>/<key>/`` holds ``vae.weights.h5`` (weights and optimizer 
 snapshots, and ``meta.json``: the key material (configuration and library versions) and a
 SHA-256 of each file. :func:`load_or_train` loads an entry only if its metadata matches and every
 checksum passes; anything else is retrained, never silently used. Entries are written into a
-hidden temporary folder and moved into place in one step, so a crash never leaves half an entry.
+hidden temporary folder (``.saving-<key>-*``) and moved into place in one step, so a crash never
+leaves half an entry. The writer holds a lock on a file in that folder while it writes; a folder
+whose lock is free was left by a killed process and is removed the next time the cache is opened
+(:func:`remove_stale_saves`), whatever its key. The files of an entry are read only if they are
+regular files: a FIFO or a device there (or a link to one) makes the entry unusable, never a read
+that blocks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import glob
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import socket
+import stat
 import tempfile
 import time
 import warnings
@@ -27,9 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CACHE_ENV", "CacheNotWritableError", "CacheWarning", "META_FILE", "NotEnoughSpaceError", "Trained",
-           "WEIGHTS_FILE", "check_apart", "check_free_space", "default_cache_dir", "entry_bytes", "key_digest",
-           "library_versions", "load_or_train", "resolve_cache_dir", "save_entry_or_warn"]
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; a stale save folder is then recognised by its age alone
+    fcntl = None
+
+__all__ = ["CACHE_ENV", "CacheNotWritableError", "CacheWarning", "META_FILE", "NotEnoughSpaceError", "SAVING_PREFIX",
+           "STALE_SAVE_SECONDS", "Trained", "WEIGHTS_FILE", "check_apart", "check_free_space", "default_cache_dir",
+           "entry_bytes", "key_digest", "library_versions", "load_or_train", "remove_stale_saves", "resolve_cache_dir",
+           "save_entry_or_warn"]
 
 CACHE_ENV = "VAE_COURSE_CACHE"
 WEIGHTS_FILE, _HISTORY_FILE, META_FILE = "vae.weights.h5", "history.json", "meta.json"
@@ -86,8 +99,29 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:
     return check_writable_folder(arg, default_cache_dir() if cache_dir is None else cache_dir, writable=False)
 
 
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is (or links to) a regular file; ValueError otherwise.
+
+    Opened without blocking: reading a FIFO (a link to one, in an entry) would wait for a writer for ever.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
+            raise ValueError(f"its file {path.name} is not a regular file but {kind}")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(_read_regular(path)).hexdigest()
 
 
 def check_apart(arg: str, folder: Path, cache_dir: Path) -> None:
@@ -117,7 +151,7 @@ def _check_cache_writable(cache_dir: Path) -> None:
 
 def _verify_entry(entry: Path, key_material: dict, files: list[str]) -> None:
     """Raise ValueError unless ``entry`` was saved for ``key_material`` and its ``files`` pass their checksums."""
-    meta = json.loads((entry / META_FILE).read_text())
+    meta = json.loads(_read_regular(entry / META_FILE))
     if meta.get("key_material") != json.loads(json.dumps(key_material)):
         raise ValueError("its configuration or library versions differ")
     for name in files:
@@ -135,18 +169,85 @@ def _load_weights(model, entry: Path) -> None:
     model.load_weights(entry / WEIGHTS_FILE)
 
 
-STALE_SAVE_SECONDS = 3600  # a save takes seconds; a hidden save folder this old was left by a killed process
+SAVING_PREFIX = ".saving-"   # an entry being written: <cache_dir>/.saving-<key>-<random>/
+_LOCK_FILE = ".saving.lock"   # in it, locked by the writing process for as long as it writes
+STALE_SAVE_SECONDS = 600      # a save folder without a lock (an older version's, a lock-less disk) this old is dead
+# What the cache's temporary folders are called: saves of this version, saves of older versions (.<key>-<random>,
+# a key ends in 16 hex digits) and the probes of _check_cache_writable. Nothing else in the folder is touched.
+_TEMPORARY = re.compile(rf"^(?:{re.escape(SAVING_PREFIX)}.+|\..+-[0-9a-f]{{16}}-.+|\.write-test-.+)$")
 
 
-def _remove_stale_saves(entry: Path) -> None:
-    """Remove the hidden temporary folders that a killed save of ``entry`` left behind (older than an hour)."""
-    now = time.time()
-    for stale in entry.parent.glob(f".{glob.escape(entry.name)}-*"):
+def _lock_save(folder: Path):
+    """Create ``folder``'s lock file already locked (so that it is never seen unlocked while its writer lives).
+
+    The file names this machine: a lock taken on another machine may not be visible here (a network disk that
+    locks locally only), so only this machine's free locks are trusted. Returns the open descriptor, held until
+    the save ends (the lock goes with the process), or None where the disk or the platform has no locks; such a
+    folder is then recognised as stale by its age alone.
+    """
+    if fcntl is None:
+        return None
+    draft = folder / f"{_LOCK_FILE}.new"
+    fd = os.open(draft, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, f"{socket.gethostname()}\n".encode())
+    except OSError:
+        os.close(fd)
+        draft.unlink(missing_ok=True)
+        return None
+    os.replace(draft, folder / _LOCK_FILE)
+    return fd
+
+
+def _abandoned(folder: Path, age_s: float) -> bool:
+    """Whether the save folder ``folder`` (last changed ``age_s`` ago) belongs to no live process."""
+    try:
+        fd = os.open(folder / _LOCK_FILE, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # no lock file: an older version's save, or one that has just begun or is being installed
+        return age_s > STALE_SAVE_SECONDS
+    try:
+        if fcntl is None:
+            return age_s > STALE_SAVE_SECONDS
         try:
-            if stale.is_dir() and not stale.is_symlink() and now - stale.stat().st_mtime > STALE_SAVE_SECONDS:
-                shutil.rmtree(stale, ignore_errors=True)
-        except OSError:
-            pass
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False                       # its writer holds the lock: it is alive and writing
+        except OSError:                        # this disk has no locks
+            return age_s > STALE_SAVE_SECONDS
+        if os.read(fd, 256).decode(errors="replace").strip() == socket.gethostname():
+            return True                        # the lock was free: its writer, on this machine, is gone
+        return age_s > STALE_SAVE_SECONDS      # written from another machine: its lock may not show here
+    finally:
+        os.close(fd)
+
+
+def remove_stale_saves(cache_dir: Path) -> list[Path]:
+    """Remove the hidden save folders in ``cache_dir`` that no live process is writing; returns those removed.
+
+    A killed save leaves its folder (about the size of an entry). It is removed when its lock is free (its process
+    is gone, whatever the key) or, for a folder without a lock, after :data:`STALE_SAVE_SECONDS`. A folder whose
+    writer still holds its lock is never touched, however old; links are never followed. Called whenever the cache
+    is opened (:func:`load_or_train`) and before every save; a read-only cache is left as it is.
+    """
+    removed = []
+    try:
+        names = os.listdir(cache_dir)
+    except OSError:
+        return removed
+    for name in names:
+        if not _TEMPORARY.match(name):
+            continue
+        folder = Path(cache_dir) / name
+        try:
+            info = os.lstat(folder)
+            if not stat.S_ISDIR(info.st_mode) or not _abandoned(folder, time.time() - info.st_mtime):
+                continue
+            shutil.rmtree(folder)
+            removed.append(folder)
+        except OSError:  # removed meanwhile by another process, or not ours to remove (read-only)
+            continue
+    return removed
 
 
 class NotEnoughSpaceError(OSError):
@@ -197,10 +298,12 @@ def _write_weights(model, path: Path) -> None:
 
 def _save_entry(entry: Path, model, key_material: dict, history: dict, snapshots: dict | None = None) -> Path:
     """Write a cache entry into a hidden temporary folder, then move it into place in one step."""
-    _remove_stale_saves(entry)
+    remove_stale_saves(entry.parent)
     check_free_space(entry.parent, entry_bytes(model, history, snapshots))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{SAVING_PREFIX}{entry.name}-", dir=entry.parent))
+    lock = None
     try:
+        lock = _lock_save(tmp)
         with warnings.catch_warnings():  # Keras's numpy-2 DeprecationWarning must not lose a finished training
             warnings.simplefilter("ignore", DeprecationWarning)   # under python -W error
             _write_weights(model, tmp / WEIGHTS_FILE)
@@ -211,8 +314,9 @@ def _save_entry(entry: Path, model, key_material: dict, history: dict, snapshots
             files.append(_SNAPSHOTS_FILE)
         meta = {"key_material": key_material, "sha256": {name: _sha256(tmp / name) for name in files}}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
-        if entry.is_symlink() or entry.is_file():  # a stray file or link: removed, whatever it points to is kept
-            entry.unlink()
+        (tmp / _LOCK_FILE).unlink(missing_ok=True)   # not part of the entry (the lock itself stays held until the end)
+        if entry.is_symlink() or (entry.exists() and not entry.is_dir()):  # a stray file, FIFO or link: removed,
+            entry.unlink()                                                  # whatever a link points to is kept
         elif entry.exists():  # retrain=True, or an unusable entry: replace it
             shutil.rmtree(entry, ignore_errors=True)
         try:
@@ -224,6 +328,8 @@ def _save_entry(entry: Path, model, key_material: dict, history: dict, snapshots
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
     return entry
 
 
@@ -265,6 +371,7 @@ def load_or_train(entry: Path, key_material: dict, build: Callable[[], object],
         scope: a context for building and loading (a ``tf.distribute`` strategy's ``scope``).
     """
     files = [WEIGHTS_FILE, _HISTORY_FILE] + ([_SNAPSHOTS_FILE] if with_snapshots else [])
+    remove_stale_saves(entry.parent)  # the folders of saves that were killed, whatever their key
     if entry.is_symlink() or (entry.exists() and not entry.is_dir()):  # never followed: it could be another model's
         kind = "a symbolic link" if entry.is_symlink() else "a file"
         print(f"Cache entry {entry.name} is unusable ({kind}, not a folder: {entry}); it will be replaced; retraining.")
@@ -274,10 +381,10 @@ def load_or_train(entry: Path, key_material: dict, build: Callable[[], object],
             with scope():
                 model = build()
                 _load_weights(model, entry)
-            history = json.loads((entry / _HISTORY_FILE).read_text())
+            history = json.loads(_read_regular(entry / _HISTORY_FILE))
             snapshots = None
             if with_snapshots:
-                with np.load(entry / _SNAPSHOTS_FILE) as npz:
+                with np.load(io.BytesIO(_read_regular(entry / _SNAPSHOTS_FILE))) as npz:
                     snapshots = {k: npz[k] for k in npz.files}
             return Trained(model, history, snapshots, entry, from_cache=True)
         except Exception as exc:  # corrupt or mismatched: never use it

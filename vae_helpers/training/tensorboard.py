@@ -26,7 +26,7 @@ import numpy as np
 
 from ..models.registry import model_kind
 from .callbacks import SampleSnapshots, snapshot_inputs
-from ..core.checks import check_int
+from ..core.checks import check_images, check_int
 from ..core.tf_startup import tf
 
 __all__ = ["IMAGE_TAG", "RunWriter", "TENSORBOARD_SAMPLES", "TensorBoardLogger", "TensorBoardWarning", "check_run",
@@ -52,8 +52,12 @@ def tile(images: np.ndarray, n_cols: int = _N_COLS) -> np.ndarray:
 
 
 def _as_uint8(images: np.ndarray) -> np.ndarray:
+    """uint8 images as they are; floats (a decoder's means may overshoot [0, 1] a little) clipped, NaN refused by name."""
     images = np.asarray(images)
-    return images if images.dtype == np.uint8 else np.round(np.clip(images, 0, 1) * 255).astype("uint8")
+    if images.dtype == np.uint8:
+        check_images("images", images / 255)      # the shape
+        return images
+    return np.round(check_images("images", np.clip(images, 0, 1)) * 255).astype("uint8")
 
 
 def _reason(exc: Exception) -> str:

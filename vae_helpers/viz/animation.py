@@ -126,12 +126,18 @@ def render_scatter_frames(frames: Sequence[np.ndarray], labels, class_names: Seq
     return out
 
 
+def _from_levels(batch):
+    """uint8 levels 0..255 (as :class:`~vae_helpers.training.callbacks.SampleSnapshots` stores them) as floats in [0, 1]."""
+    array = np.asarray(batch) if not isinstance(batch, (str, bytes)) else batch
+    return array / np.float32(255) if getattr(array, "dtype", None) == np.uint8 else array
+
+
 def render_image_frames(images_per_epoch: Sequence[np.ndarray], epochs: Sequence[int], n_cols: int = 8,
                         size_px: tuple[int, int] | None = None, dpi: int = 100) -> list[np.ndarray]:
     """Tile each epoch's decoded samples into a grid captioned ``epoch N``: uint8 RGB ``(H, W, 3)``.
 
     Args:
-        images_per_epoch: one batch ``(n, h, w[, c])`` per epoch, uint8 in 0..255 (as
+        images_per_epoch: one batch of greyscale images ``(n, h, w[, 1])`` per epoch, uint8 in 0..255 (as
             :class:`SampleSnapshots` stores them) or floats in [0, 1].
         epochs: epoch number of each batch.
         n_cols: images per grid row.
@@ -140,7 +146,7 @@ def render_image_frames(images_per_epoch: Sequence[np.ndarray], epochs: Sequence
     if not isinstance(images_per_epoch, Sequence) or len(images_per_epoch) == 0:
         raise ValueError(f"`images_per_epoch` must be a non-empty list of image batches. "
                          f"Received: {type(images_per_epoch).__name__}")
-    batches = [as_images(b, f"images_per_epoch[{i}]") for i, b in enumerate(images_per_epoch)]
+    batches = [as_images(_from_levels(b), f"images_per_epoch[{i}]") for i, b in enumerate(images_per_epoch)]
     if any(b.shape != batches[0].shape for b in batches):
         raise ValueError(f"`images_per_epoch` must hold batches of one shape. Received shapes {sorted({b.shape for b in batches})}")
     epochs = check_epochs("epochs", epochs, len(batches))
@@ -151,7 +157,6 @@ def render_image_frames(images_per_epoch: Sequence[np.ndarray], epochs: Sequence
     if size_px is None:
         size_px = (480, int(round(480 * (n_rows * h) / (n_cols * w) / 0.9)))
     width, height = check_size_px("size_px", size_px)
-    vmax = 255 if batches[0].dtype == np.uint8 else 1.0
     fig, canvas = _new_canvas((width, height), dpi)
     ax = fig.add_axes((0.0, 0.0, 1.0, 0.9))
     caption = fig.text(0.5, 0.95, "", ha="center", va="center", fontsize=12)
@@ -161,7 +166,7 @@ def render_image_frames(images_per_epoch: Sequence[np.ndarray], epochs: Sequence
         padded[:n] = batch
         ax.clear()
         ax.axis("off")
-        ax.imshow(tile_images(padded, n_rows, n_cols, gutter=GUTTER_PX, fill=GUTTER_GREY * vmax), cmap="binary", vmin=0, vmax=vmax,
+        ax.imshow(tile_images(padded, n_rows, n_cols, gutter=GUTTER_PX, fill=GUTTER_GREY), cmap="binary", vmin=0, vmax=1,
                   interpolation="nearest")
         caption.set_text(f"epoch {epoch}")
         out.append(_to_rgb(canvas))

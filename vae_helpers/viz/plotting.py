@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..core.checks import check_codes, check_labels, check_writable_folder
+from ..core.checks import check_codes, check_images, check_int, check_labels, check_writable_folder
 from ..core.files import write_bytes_atomic
 from ..core.settings import RunSettings
 
@@ -46,17 +46,25 @@ def output_dir(settings: RunSettings) -> Path:
 
 
 def as_images(images: np.ndarray, arg: str = "images") -> np.ndarray:
-    """Check a batch ``(n, h, w)`` or ``(n, h, w, c)`` and drop a single channel axis."""
-    images = np.asarray(images)
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim not in (3, 4) or len(images) == 0:
-        raise ValueError(f"`{arg}` must be a non-empty batch (n, h, w[, c]). Received: {arg}.shape={images.shape}")
-    return images
+    """Check greyscale images ``(n, h, w)`` or ``(n, h, w, 1)`` in [0, 1] and return them as float32 ``(n, h, w)``.
+
+    The figures draw ink on paper (the ``binary`` colour map, 1 is black), which a colour image would
+    bypass with the opposite polarity; uint8 levels would all show as black.
+    """
+    array = images if isinstance(images, (str, bytes)) else np.asarray(images)
+    if np.ndim(array) == 3 and len(array):
+        array = array[..., None]   # (n, h, w): one channel
+    return check_images(arg, array, greyscale=True)[..., 0]
 
 
 def tile_images(images: np.ndarray, n_rows: int, n_cols: int, gutter: int = 0, fill: float = 0.0) -> np.ndarray:
-    """Tile ``n_rows * n_cols`` images into one array (row-major), ``gutter`` pixels of ``fill`` between them."""
+    """Tile the first ``n_rows * n_cols`` images ``(n, h, w[, c])`` into one array (row-major), ``gutter`` pixels of
+    ``fill`` between them. A layout only: the values (any dtype, any channels) are copied as they are."""
+    n_rows, n_cols, gutter = check_int("n_rows", n_rows), check_int("n_cols", n_cols), check_int("gutter", gutter, 0)
+    images = np.asarray(images)
+    if images.ndim not in (3, 4) or len(images) < n_rows * n_cols:
+        raise ValueError(f"`images` must be a batch (n, height, width[, channels]) of at least n_rows * n_cols = "
+                         f"{n_rows * n_cols} images. Received: images.shape={images.shape}")
     images = images[: n_rows * n_cols]
     if gutter:
         pad = [(0, 0), (0, gutter), (0, gutter)] + [(0, 0)] * (images.ndim - 3)
