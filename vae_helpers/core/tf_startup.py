@@ -43,14 +43,18 @@ __all__ = ["SHOW_ENV", "STARTUP_LINE", "drop_startup_lines", "filtered_stderr_fd
 SHOW_ENV = "VAE_COURSE_TF_STARTUP_LOGS"
 
 _GLOG = r"[IWE]\d{4} [\d:.]+\s+\d+ "  # "I0000 00:00:1795346951.347236   23969 "
-#: The start-up lines that are dropped, and only these (everything else on stderr is kept).
+#: The start-up lines that are dropped, and only these (everything else on stderr is kept); plus one harmless
+#: line of the graph optimizer that the codec's first call logs.
 STARTUP_LINE = re.compile(
     r"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     rf"|{_GLOG}port\.cc:\d+\] oneDNN custom operations are on\..*"
     rf"|{_GLOG}cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used\."
     rf"|{_GLOG}cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized to use available CPU instructions.*"
     r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\."
-    rf"|{_GLOG}cuda_(?:platform|executor|diagnostics)\.cc:\d+\] failed call to cuInit: .*)\r?$"
+    rf"|{_GLOG}cuda_(?:platform|executor|diagnostics)\.cc:\d+\] failed call to cuInit: .*"
+    # not at start-up: the graph optimizer's note, when the codec first traces its float64 networks, that it fuses
+    # no op of that type (vae_helpers.applications.compression wraps that first call in filtered_stderr_fd)
+    rf"|{_GLOG}util\.cc:\d+\] Not handling type DT_DOUBLE)\r?$"
 )
 
 
