@@ -86,3 +86,26 @@ def test_latent_steps_refuse_log_variances_whose_std_is_zero_or_infinite():
         lc.latent_steps(np.full((4, 2), 2000.0))
     with pytest.raises(ValueError, match=r"`z_log_var` must give each dimension a positive finite posterior std"):
         lc.latent_steps(np.full((4, 2), -2000.0))
+
+
+def test_a_quantized_pca_code_is_a_real_file_whose_error_is_the_quantizer_s():
+    # The transform-coding baseline: PCA's whitened codes through the same quantizer and coder as a VAE's.
+    from vae_helpers.measures.baselines import PCACodec
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(64, 3)))[0].T
+    x = (0.5 + rng.uniform(-1, 1, (400, 3)) * [0.5, 0.3, 0.1] @ basis).reshape(400, 8, 8, 1).clip(0, 1)
+    pca = PCACodec.fit(x, 3)
+    errors, sizes = [], []
+    for step in (0.2, 0.05):
+        steps = pca.code_steps(step)
+        index = lc.quantize(pca.encode(x, whiten=True), steps)
+        words = lc.compress_codes(index, steps)
+        assert np.array_equal(lc.decompress_codes(words, steps, len(x)), index)     # the file decodes exactly
+        decoded = pca.decode(lc.dequantize(index, steps), whitened=True)
+        errors.append(((decoded - x) ** 2).reshape(len(x), -1).sum(1).mean())
+        sizes.append(32 * len(words) / len(x))
+        assert errors[-1] == pytest.approx(3 * step**2 / 12, rel=0.15)            # 3 components, each step**2 / 12
+    assert sizes[1] > sizes[0] + 3 * 1.5                                            # 4x finer: about 2 bits more each
+    with pytest.raises(ValueError, match=r"`step` must be"):
+        pca.code_steps(0.0)

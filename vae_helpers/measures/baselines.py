@@ -6,7 +6,8 @@ A nonlinear model gets credit only for what it adds over these:
   squared-error minimum of a linear encoder and decoder spans the same subspace (Bourlard & Kamp
   1988; Baldi & Hornik 1989). :class:`PCACodec` fits it on training images (scikit-learn's exact
   SVD) and encodes, decodes and scores like an autoencoder; its whitened codes are ``N(0, 1)``-like,
-  so the latent file of :mod:`vae_helpers.applications.latent_coding` can code them too.
+  so the latent file of :mod:`vae_helpers.applications.latent_coding` codes them with the same quantizer
+  and ANS coder as a VAE's codes (:meth:`PCACodec.code_steps`).
 - **The mean image** is the best code-free reconstruction: a model that does not beat it has learned
   nothing about the individual image.
 - **Two-sided typicality** ``|s - median(s_train)|`` turns any per-image statistic (a file size, the
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.checks import check_images, check_int
+from ..core.checks import check_images, check_int, check_number
 
 __all__ = ["PCACodec", "mean_image", "squared_distance", "typicality"]
 
@@ -70,6 +71,16 @@ class PCACodec:
             codes = codes * np.sqrt(self.variances)
         flat = self.mean + codes @ self.components
         return np.clip(flat, 0.0, 1.0).reshape(len(codes), *self.image_shape).astype("float32")
+
+    def code_steps(self, step: float) -> np.ndarray:
+        """Quantizer steps for the *whitened* codes that give every component the same step ``step`` in pixel units.
+
+        With a uniform quantizer of step ``Δ`` on every (unwhitened) component, each adds ``Δ² / 12`` of
+        squared error: the classic transform code. Whitened codes are ``N(0, 1)``-like, so
+        :mod:`vae_helpers.applications.latent_coding` can write them under its ``N(0, 1)`` prior:
+        ``quantize(encode(x, whiten=True), code_steps(Δ))``.
+        """
+        return check_number("step", step, strict=True) / np.sqrt(self.variances)
 
     def reconstruct(self, images) -> np.ndarray:
         """``decode(encode(images))``: the projection on the PCA subspace, clipped to [0, 1]."""
