@@ -82,10 +82,7 @@ def check_images(arg: str, x: object, image_shape: tuple[int, ...] | None = None
         greyscale: require one channel (helpers that would otherwise use channel 0 of a colour image).
     """
     want = f"(n, {', '.join(map(str, image_shape))})" if image_shape else "(n, height, width, channels)"
-    array = np.asarray(x) if not isinstance(x, (str, bytes)) else np.asarray(x, dtype=object)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ValueError(f"`{arg}` must be a numeric array of images {want}. Received: {arg} of type "
-                         f"{type(x).__name__} with dtype {array.dtype}")
+    array = _numeric_array(arg, x, f"images {want}")
     if image_shape is not None and array.shape == tuple(image_shape):
         raise ValueError(f"`{arg}` must be a batch of images {want}: it is one image without the batch axis. "
                          f"Use {arg}[None]. Received: {arg}.shape={array.shape}")
@@ -100,11 +97,16 @@ def check_images(arg: str, x: object, image_shape: tuple[int, ...] | None = None
 def check_pixels(arg: str, x: object) -> np.ndarray:
     """Pixel values of any shape (a single image, a batch, a 1-D row), finite and in [0, 1]: :func:`check_images`'s
     value checks, for the helpers that convert every value on its own. Returned as a numeric array, dtype kept."""
+    return _pixel_values(arg, _numeric_array(arg, x, "pixel values in [0, 1]"))
+
+
+def _numeric_array(arg: str, x: object, what: str) -> np.ndarray:
+    """``x`` as a numeric (or boolean) array, or the error that names ``arg`` and says it must hold ``what``."""
     array = np.asarray(x) if not isinstance(x, (str, bytes)) else np.asarray(x, dtype=object)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ValueError(f"`{arg}` must be a numeric array of pixel values in [0, 1]. Received: {arg} of type "
+        raise ValueError(f"`{arg}` must be a numeric array of {what}. Received: {arg} of type "
                          f"{type(x).__name__} with dtype {array.dtype}")
-    return _pixel_values(arg, array)
+    return array
 
 
 def _pixel_values(arg: str, array: np.ndarray) -> np.ndarray:
