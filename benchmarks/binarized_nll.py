@@ -1,6 +1,6 @@
-"""The test NLL of notebook 07's IWAE-trained VAE on statically binarized MNIST, with Burda et al.'s k = 5,000.
+"""The test NLL of notebook 09's IWAE-trained VAE on statically binarized MNIST, with Burda et al.'s k = 5,000.
 
-Notebook 07 scores its binarized-MNIST model (model kind ``iwae_vae``: IWAE training with K = 5, KL
+Notebook 09 scores its binarized-MNIST model (model kind ``iwae_vae``: IWAE training with K = 5, KL
 warm-up, the mean log-odds output bias) with k = 1,000 importance samples per test image, which its
 30-minute budget allows. Published numbers use k = 5,000 (Burda et al. 2016). This script loads the
 same model from the cache (or trains it: about 10 min here) and prints -IWAE_k in nats on all 10,000
@@ -22,8 +22,8 @@ from vae_helpers.training.trainer import TrainConfig, train_vae
 
 
 def config(smoke: bool) -> TrainConfig:
-    """Notebook 07's BINARY_CONFIG, read from its Parameters cell: the cache then serves both."""
-    return notebook_parameters("07_compression.ipynb", "smoke" if smoke else "full")["BINARY_CONFIG"]
+    """Notebook 09's BINARY_CONFIG, read from its Parameters cell: the cache then serves both."""
+    return notebook_parameters("09_compression.ipynb", "smoke" if smoke else "full")["BINARY_CONFIG"]
 
 
 def main(argv: list[str] | None = None) -> str:

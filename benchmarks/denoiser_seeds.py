@@ -1,6 +1,6 @@
-"""How much of notebook 05's denoising margin is the training seed? Its autoencoder, three seeds, against BM3D and co.
+"""How much of notebook 07's denoising margin is the training seed? Its autoencoder, three seeds, against BM3D and co.
 
-Notebook 05 (section 3) trains one denoising autoencoder (seed 0, a 14 x 14 x 64 code) and reports its
+Notebook 07 (section 1) trains one denoising autoencoder (seed 0, a 14 x 14 x 64 code) and reports its
 PSNR over three noise draws; its smallest margin over the best classical denoiser is at Gaussian noise
 0.1. This script trains the same config with seeds 0, 1 and 2 (through the cache: seed 0 is the
 notebook's model when both use the same cache), tunes the same classical denoisers on the same 200
@@ -35,7 +35,7 @@ DRAWS = (1, 2, 3)
 
 
 def config(smoke: bool, seed: int, latent_dim: int = 64) -> TrainConfig:
-    """Notebook 05's denoising autoencoder (the shared recipe) with ``seed``: the cache serves both."""
+    """Notebook 07's denoising autoencoder (the shared recipe) with ``seed``: the cache serves both."""
     return denoising_ae_config(get_settings("smoke" if smoke else "full"), seed, latent_dim)
 
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> str:
     models = train_many(configs)
     data = load_dataset("fashion_mnist", seed=0)
     clean, validation = data.x_test[args.test_from:args.test_from + n_test], data.x_train[-n_validation:]
-    lines = [f"Denoising AE of notebook 05, training seeds {args.seeds}; PSNR (dB) on Fashion-MNIST test images "
+    lines = [f"Denoising AE of notebook 07, training seeds {args.seeds}; PSNR (dB) on Fashion-MNIST test images "
              f"{args.test_from} to {args.test_from + len(clean) - 1}, mean over noise draws {DRAWS}; "
              f"classical methods tuned on {n_validation} training images", "",
              "| noise | channels | " + " | ".join(f"AE seed {s}" for s in args.seeds) + " | AE mean ± std | best classical | PSNR | "

@@ -1,8 +1,8 @@
-"""What the codec's exact arithmetic costs: one image through notebook 07's networks, float32 graph against exact.
+"""What the codec's exact arithmetic costs: one image through notebook 09's networks, float32 graph against exact.
 
 ``vae_helpers.applications.compression`` evaluates the encoder and decoder with
 ``exact_networks.exact_network`` (integers held in float64) so that a file decodes in any process.
-This prints, for notebook 07's two architectures (the 8-bit discretized-logistic VAE, the binarized
+This prints, for notebook 09's two architectures (the 8-bit discretized-logistic VAE, the binarized
 IWAE model), the median time of one call on one image, the float32 tf.function against the exact one,
 measured alternately in the same process, and their ratio; then whole images per second through
 ``compress`` and ``decompress``. ``--smoke``: fewer repetitions and images.
@@ -34,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a few calls and images (seconds)")
     args = parser.parse_args()
-    params = notebook_parameters("07_compression.ipynb", "smoke" if args.smoke else "full")
+    params = notebook_parameters("09_compression.ipynb", "smoke" if args.smoke else "full")
     eight_bit, binary = params["EIGHT_BIT_CONFIGS"]["mnist"], params["BINARY_CONFIG"]
     shape = (28, 28, 1)
     models = {"8-bit (discrete_vae)": build_discrete_vae(shape, eight_bit.latent_dim, eight_bit.filters, seed=0),

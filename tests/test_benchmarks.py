@@ -100,3 +100,14 @@ def test_exact_codec_smoke_prints_both_networks_and_both_models():
     assert len(rows) == 4 and all(float(f32) > 0 and float(ratio) == pytest.approx(float(ex) / float(f32), abs=2e-3)
                                   for *_, f32, ex, ratio in rows)
     assert len(re.findall(r"^\| +(8-bit|binarized) \(\w+\) \| +\d+ \| +\d+ \| +\d+ \|$", out, re.M)) == 2
+
+
+def test_one_class_recipes_smoke_prints_each_budget_and_chooses_the_best_validation_auc():
+    out = run("one_class_recipes.py", "--smoke", "--epochs", "1", "2")
+    rows = re.findall(r"^\| +(autoencoder|vae) \| +(\d+) \| +([\d.]+) \| +([\d.]+|-) \| +(\d+) \|$", out, re.M)
+    assert [(m, e) for m, e, *_ in rows] == [("autoencoder", "1"), ("autoencoder", "2"), ("vae", "1"), ("vae", "2")]
+    assert all(0 <= float(a) <= 1 for _, _, a, b, _ in rows for a in (a, b) if a != "-")
+    assert all((b == "-") == (m == "autoencoder") for m, _, _, b, _ in rows)
+    headline = {(m, e): float(b if m == "vae" else a) for m, e, a, b, _ in rows}
+    best = {m: max(("1", "2"), key=lambda e: headline[m, e]) for m in ("autoencoder", "vae")}
+    assert f"chosen (best headline score): autoencoder {best['autoencoder']} epochs, vae {best['vae']} epochs" in out

@@ -1,4 +1,4 @@
-"""Notebook 05's helpers: the autoencoder in the cache, one-class and denoising training, training
+"""Notebooks 05 to 07's helpers: the autoencoder in the cache, one-class and denoising training, training
 noise, anomaly scores, the complexity correction, KL rates, JPEG curves and the plots and tables."""
 
 import dataclasses
@@ -184,8 +184,8 @@ def test_roc_and_histogram_figures():
     fpr, tpr = anomaly.roc_curve([0.1, 0.2, 0.8, 0.9], np.array([False, False, True, True]))
     fig = plotting.plot_roc_curves({"score": (fpr, tpr, 1.0)}, title="t")
     assert "AUC 1.000" in fig.axes[0].get_legend().get_texts()[0].get_text()
-    fig = plotting.plot_score_histograms({"a": {"in": np.arange(5.0), "out": np.arange(5.0) + 2}})
-    assert len(fig.axes) == 1
+    fig = plotting.plot_score_histograms({"a": {"in": np.arange(5.0), "out": np.arange(5.0) + 2}}, xlabel="bits per image")
+    assert len(fig.axes) == 1 and fig.axes[0].get_xlabel() == "bits per image"
     with pytest.raises(ValueError, match="`curves` must name at least one score"):
         plotting.plot_roc_curves({})
     with pytest.raises(ValueError, match="`panels` must map each title"):
@@ -275,3 +275,43 @@ def test_train_many_prints_one_line_per_model(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("again: loaded from the cache in ")
     with pytest.raises(ValueError, match=r"`configs` must be a dict of name -> TrainConfig"):
         train_many([TINY])
+
+
+def test_validation_images_are_held_out_of_training_and_validate_it(tmp_path):
+    from vae_helpers.training.trainer import training_data
+
+    config = dataclasses.replace(TINY, model="autoencoder", normal_class=1, validation_images=5)
+    ds, (x_val, y_val) = training_data(config)
+    full = only_class(load_dataset("digits", n_train=256, n_test=128, seed=3), 1)
+    assert len(ds.x_train) == len(full.x_train) - 5 and set(y_val) == {1}
+    np.testing.assert_array_equal(np.concatenate([ds.x_train, x_val]), full.x_train)     # the last 5, apart
+    np.testing.assert_array_equal(ds.x_test, full.x_test)
+    result = train_vae(config, cache_dir=tmp_path, verbose=0)
+    val_loss = result.model.evaluate(x_val, verbose=0, return_dict=True)["loss"]
+    assert result.history["val_loss"][-1] == pytest.approx(val_loss, rel=1e-5)          # Keras validated on them
+    assert config.key() != dataclasses.replace(config, validation_images=0).key()
+    with pytest.raises(ValueError, match=r"`n` must leave training images: .* Received: n="):
+        training_data(dataclasses.replace(config, validation_images=len(full.x_train)))
+    with pytest.raises(ValueError, match=r"`validation_images` must be"):
+        dataclasses.replace(config, validation_images=-1)
+
+
+def test_one_class_validation_comes_from_the_training_split_only():
+    from vae_helpers.applications import recipes
+    from vae_helpers.core.settings import get_settings
+
+    config = recipes.one_class_config(get_settings("smoke"), "autoencoder", 3, seed=0, epochs=5)
+    assert config.epochs == 2 and config.validation_images == 20 and config.normal_class == 3
+    x, is_anomaly = recipes.one_class_validation(config)
+    assert x.shape == (100, 28, 28, 1) and int((~is_anomaly).sum()) == 20
+    train = load_dataset("mnist", n_train=config.n_train, seed=0)
+    flat_train = {row.tobytes() for row in train.x_train}
+    assert all(image.tobytes() in flat_train for image in x)                         # every one a training image
+    test = {row.tobytes() for row in load_dataset("mnist", seed=0).x_test}
+    assert not any(image.tobytes() in test for image in x)
+    labels = {row.tobytes(): y for row, y in zip(train.x_train, train.y_train)}
+    assert all((labels[image.tobytes()] != 3) == anomalous for image, anomalous in zip(x, is_anomaly))
+    x_again, _ = recipes.one_class_validation(config)
+    np.testing.assert_array_equal(x, x_again)
+    with pytest.raises(ValueError, match="`config` must be a one-class TrainConfig with validation_images"):
+        recipes.one_class_validation(dataclasses.replace(config, validation_images=0))

@@ -65,6 +65,10 @@ def test_mean_image_squared_distance_and_typicality_on_known_values():
     assert np.allclose(squared_distance(x, mean_image(x)), [1.0, 0.0, 1.0])     # 4 pixels of 0.5**2
     assert np.allclose(squared_distance(x, x[::-1]), [4.0, 0.0, 4.0])
     assert np.allclose(typicality([1.0, 2.0, 3.0, 10.0], [0.0, 2.5, 7.0]), [2.5, 0.0, 4.5])   # the median is 2.5
+    # deviations from 2.5: 1.5, 0.5, 0.5, 7.5; their median is 1.0, so the robust sd is 1.4826
+    assert np.allclose(typicality([1.0, 2.0, 3.0, 10.0], [0.0, 2.5, 7.0], scaled=True), np.array([2.5, 0.0, 4.5]) / 1.4826)
+    with pytest.raises(ValueError, match="`train_statistic` must vary to be scaled"):
+        typicality([1.0, 1.0, 1.0, 5.0], [2.0], scaled=True)
 
 
 def test_bad_inputs_are_refused_by_name():
@@ -80,3 +84,12 @@ def test_bad_inputs_are_refused_by_name():
         squared_distance(x, np.zeros((3, 3, 1)))
     with pytest.raises(ValueError, match=r"`train_statistic` must be a non-empty 1-D array"):
         typicality([], [1.0])
+
+
+def test_first_k_components_equal_a_fit_with_k_components():
+    x, _ = _low_rank_images(rank=5)
+    wide, narrow = PCACodec.fit(x, 5).first(2), PCACodec.fit(x, 2)
+    assert wide.k == 2 and np.allclose(wide.components, narrow.components) and np.allclose(wide.variances, narrow.variances)
+    assert np.allclose(wide.reconstruct(x), narrow.reconstruct(x), atol=1e-6)
+    with pytest.raises(ValueError, match=r"`k` must be .*Received: k=6"):
+        PCACodec.fit(x, 5).first(6)

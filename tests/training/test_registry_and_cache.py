@@ -62,7 +62,7 @@ def test_a_kind_refuses_the_options_it_does_not_support(kind, option, value):
 CHANGES = {"dataset": "mnist", "latent_dim": 4, "beta": 2.0, "epochs": 2, "batch_size": 32, "seed": 1, "n_train": 100,
            "n_test": 50, "learning_rate": 1e-3, "lr_schedule": "constant", "filters": (16,), "dense_units": 8,
            "kl_warmup_epochs": 1, "free_bits": 0.1, "jit_compile": True, "steps_per_execution": 2,
-           "snapshot_images": 4, "snapshot_samples": 4, "model": "conditional_vae", "normal_class": 3,
+           "snapshot_images": 4, "snapshot_samples": 4, "model": "conditional_vae", "normal_class": 3, "validation_images": 10,
            "denoising": True, "objective": "beta_tcvae", "capacity_nats": 5.0, "convs_per_stage": 2, "init_from": TINY}
 MLP = dataclasses.replace(TINY, model="mlp_vae", filters=(32, 64))   # the base for the mlp_vae-only settings
 SPATIAL = dataclasses.replace(TINY, dense_units=0)                   # the base for convs_per_stage (spatial codes only)

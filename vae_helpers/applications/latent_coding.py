@@ -2,7 +2,7 @@
 
 The KL term of a VAE is often called its rate, but it is the cost of an idealised code (bits-back
 or relative-entropy coding of a sample of ``q(z | x)``). This module writes an actual file instead
-(notebook 05, section 4), the way learned image codecs do (Ballé et al. 2017):
+(notebook 07, section 2), the way learned image codecs do (Ballé et al. 2017):
 
 1. **quantize** each latent dimension ``j`` of the encoder mean on a grid of step ``Δ_j``:
    ``i_j = round(z_mean_j / Δ_j)``;

@@ -1,4 +1,4 @@
-"""Out-of-distribution inputs for notebook 05: sets that image complexity separates, and sets it does not.
+"""Out-of-distribution inputs for notebook 06: sets that image complexity separates, and sets it does not.
 
 Every set is 8-bit images scaled to [0, 1] (values ``k / 255``), so that a discretized-logistic VAE
 (:mod:`vae_helpers.models.discrete`) gives each image a code length in bits, comparable with its PNG size.

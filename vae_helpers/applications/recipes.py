@@ -1,6 +1,9 @@
 """Recipes that a notebook and a benchmark share, so that both run the same comparison on the same cached models.
 
-Notebook 05, section 3 (denoising), and ``benchmarks/denoiser_seeds.py``: the noises, the grids the
+Notebook 05 (one-class anomaly detection) and ``benchmarks/one_class_recipes.py``: the one-class
+models' config and the validation images, from the training split, that their recipe is chosen on.
+
+Notebook 07, section 1 (denoising), and ``benchmarks/denoiser_seeds.py``: the noises, the grids the
 classical denoisers are tuned over, how an image is corrupted, and the denoising autoencoder's
 config. (Settings that live in a notebook's Parameters cell are read by benchmarks with
 :func:`vae_helpers.notebook.notebook_parameters` instead.)
@@ -10,13 +13,47 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.checks import check_int
 from ..core.settings import RunSettings
+from ..data.datasets import load_dataset
 from ..measures import image_quality as iq
-from ..training.trainer import TrainConfig
+from ..training.trainer import TrainConfig, training_data
 
-__all__ = ["DENOISER_GRIDS", "DENOISING_NOISES", "corrupt", "denoising_ae_config"]
+__all__ = ["DENOISER_GRIDS", "DENOISING_NOISES", "corrupt", "denoising_ae_config", "one_class_config",
+           "one_class_validation"]
 
-#: Notebook 05's noises: name -> (kind, level); Gaussian noise of standard deviation ``level``, or
+
+def one_class_config(settings: RunSettings, model: str, normal_class: int, seed: int, epochs: int) -> TrainConfig:
+    """Notebook 05's one-class model: ``"autoencoder"`` or ``"vae"``, 16-D code, filters (16, 32), 128 dense units.
+
+    It trains on the MNIST training images of ``normal_class`` except the last 500 (20 in a smoke run),
+    which :func:`one_class_validation` keeps as normal validation images.
+    """
+    return TrainConfig(dataset="mnist", model=model, latent_dim=16, filters=(16, 32), dense_units=128,
+                       epochs=settings.epochs(epochs), seed=seed, normal_class=normal_class,
+                       validation_images=20 if settings.is_smoke else 500,
+                       n_train=settings.n_train, n_test=settings.n_test or 1000)
+
+
+def one_class_validation(config: TrainConfig, n_anomalies: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Validation images for ``config``'s one-class task, all from the training split, and which are anomalies.
+
+    The normal class's held-out training images (``config.validation_images``) and ``n_anomalies``
+    training images of the other classes (default: four times as many), drawn with the normal class
+    as the seed. Recipes (epochs, the k of PCA) are chosen on these, never on the test split.
+    """
+    if not isinstance(config, TrainConfig) or config.normal_class is None or not config.validation_images:
+        raise ValueError("`config` must be a one-class TrainConfig with validation_images (one_class_config). "
+                         f"Received: config={config!r}")
+    n_anomalies = check_int("n_anomalies", 4 * config.validation_images if n_anomalies is None else n_anomalies, 1)
+    _, (x_normal, _) = training_data(config)
+    full = load_dataset(config.dataset, n_train=config.n_train, seed=config.seed)
+    others = np.flatnonzero(full.y_train != config.normal_class)
+    pick = np.random.default_rng(config.normal_class).choice(others, min(n_anomalies, len(others)), replace=False)
+    x = np.concatenate([x_normal, full.x_train[np.sort(pick)]])
+    return x, np.r_[np.zeros(len(x_normal), bool), np.ones(len(pick), bool)]
+
+#: Notebook 07's noises: name -> (kind, level); Gaussian noise of standard deviation ``level``, or
 #: salt and pepper on a share ``level`` of the pixels.
 DENOISING_NOISES = {"Gaussian 0.1": ("gaussian", 0.1), "Gaussian 0.3": ("gaussian", 0.3), "Gaussian 0.5": ("gaussian", 0.5),
                     "salt & pepper 0.2": ("salt_and_pepper", 0.2)}
@@ -38,7 +75,7 @@ def corrupt(x, noise: str, seed: int) -> np.ndarray:
 
 
 def denoising_ae_config(settings: RunSettings, seed: int = 0, latent_dim: int = 64) -> TrainConfig:
-    """Notebook 05's denoising autoencoder: a 14 x 14 x ``latent_dim`` code, 64 filters, two convolutions per stage."""
+    """Notebook 07's denoising autoencoder: a 14 x 14 x ``latent_dim`` code, 64 filters, two convolutions per stage."""
     return TrainConfig(dataset="fashion_mnist", model="autoencoder", latent_dim=latent_dim, filters=(64,), dense_units=0,
                        convs_per_stage=2, epochs=settings.epochs(5), seed=seed, denoising=True,
                        n_train=settings.n_train, n_test=settings.n_test or 1000)

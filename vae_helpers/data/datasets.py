@@ -19,7 +19,7 @@ from .shapes import DEFAULT_SIZE as SHAPES_SIZE
 
 __all__ = ["BINARIZATION_SEED", "DATASETS", "SHAPES_SEED", "SHAPES_TRAIN_SIZE", "DIGIT_CLASSES", "Dataset", "DatasetUnavailableError",
            "FASHION_MNIST_CLASSES", "IMAGE_SHAPES", "KERAS_FILES", "binarize", "keras_cache_dir", "load_dataset",
-           "only_class"]
+           "only_class", "hold_out"]
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -251,6 +251,22 @@ def load_dataset(
         y_test=np.asarray(y_test, dtype=np.int64),
         class_names=class_names,
     )
+
+
+def hold_out(ds: Dataset, n: int) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """Split the last ``n`` training images off ``ds``: ``(ds without them, their images, their labels)``.
+
+    The held-out images are validation data from the training split: recipes are chosen on them, never
+    on the test split that a table reports.
+    """
+    import dataclasses
+
+    n = check_int("n", n, 1)
+    if n >= len(ds.y_train):
+        raise ValueError(f"`n` must leave training images: the {ds.name} training split (after any subset or class) "
+                         f"has {len(ds.y_train):,}. Received: n={n!r}")
+    train = dataclasses.replace(ds, x_train=ds.x_train[:-n], y_train=ds.y_train[:-n])
+    return train, ds.x_train[-n:], ds.y_train[-n:]
 
 
 def only_class(ds: Dataset, normal_class: int) -> Dataset:

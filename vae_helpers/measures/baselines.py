@@ -82,6 +82,11 @@ class PCACodec:
         """
         return check_number("step", step, strict=True) / np.sqrt(self.variances)
 
+    def first(self, k: int) -> "PCACodec":
+        """The codec of the first ``k`` components (PCA's subspaces are nested: one fit serves every smaller k)."""
+        k = check_int("k", k, 1, self.k)
+        return PCACodec(self.mean, self.components[:k], self.variances[:k], self.image_shape)
+
     def reconstruct(self, images) -> np.ndarray:
         """``decode(encode(images))``: the projection on the PCA subspace, clipped to [0, 1]."""
         return self.decode(self.encode(images))
@@ -102,11 +107,24 @@ def squared_distance(images, reference) -> np.ndarray:
     return ((x - ref) ** 2).reshape(len(x), -1).sum(axis=1)
 
 
-def typicality(train_statistic, statistic) -> np.ndarray:
-    """``|statistic - median(train_statistic)|``: a label-free two-sided score, high for atypical images."""
+def typicality(train_statistic, statistic, scaled: bool = False) -> np.ndarray:
+    """``|statistic - median(train_statistic)|``: a label-free two-sided score, high for atypical images.
+
+    With ``scaled``, divided by the training values' robust standard deviation (1.4826 times their median
+    absolute deviation), so that scores of different statistics are in the same units and their
+    maximum flags an image atypical in any of them. Scaling does not change one statistic's ranking.
+    """
     train, values = (np.asarray(a, dtype="float64") for a in (train_statistic, statistic))
     for arg, a in (("train_statistic", train), ("statistic", values)):
         if a.ndim != 1 or len(a) == 0 or not np.all(np.isfinite(a)):
             raise ValueError(f"`{arg}` must be a non-empty 1-D array of finite values, one per image. "
                              f"Received: shape {a.shape}")
-    return np.abs(values - np.median(train))
+    median = np.median(train)
+    distance = np.abs(values - median)
+    if not scaled:
+        return distance
+    spread = 1.4826 * np.median(np.abs(train - median))
+    if spread == 0:
+        raise ValueError("`train_statistic` must vary to be scaled: over half of its values equal its median. "
+                         "Received: a median absolute deviation of 0")
+    return distance / spread

@@ -1,7 +1,7 @@
 """A small convolutional classifier, trained once and cached like the VAEs, to judge generated images.
 
 It answers "which class does this generated image look like, and how sure is it?", which is
-how notebook 06 measures a conditional VAE (does it draw the digit it was asked for?) and mode
+how notebook 08 measures a conditional VAE (does it draw the digit it was asked for?) and mode
 coverage (does the prior decode to every class equally often?).
 """
 

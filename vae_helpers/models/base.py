@@ -54,7 +54,7 @@ class CourseModel(keras.Model):
         encoder: the encoder model.
         decoder: the decoder model (outputs logits).
         denoising: train on inputs corrupted by :class:`~vae_helpers.models.builders.TrainingNoise`, with the
-            clean images as targets (a denoising model, notebook 05).
+            clean images as targets (a denoising model, notebook 07).
         seed: seed of the model's random layers.
     """
 

@@ -127,7 +127,7 @@ def build_decoder(
 def build_spatial_encoder(input_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64),
                           name: str = "encoder", convs_per_stage: int = 1, variational: bool = False) -> keras.Model:
     """:func:`build_encoder`'s convolutions with a *spatial* code: a 1x1 convolution to ``latent_dim`` channels
-    on the last feature map, no dense layer (the convolutional autoencoder of notebook 05).
+    on the last feature map, no dense layer (the convolutional autoencoder of notebook 07).
 
     Args:
         convs_per_stage: convolutions per resolution: the strided one, then ``convs_per_stage - 1`` of stride 1.

@@ -5,7 +5,7 @@ helpers score in float64 with the same formulas the models train with.
 
 - the Gaussian: ``log N(z; mean, exp(log_var))`` and its KL to ``N(0, I)`` (notebook 02);
 - the Bernoulli log-likelihood of pixels given logits (notebook 02);
-- the discretized logistic of 8-bit pixels (Salimans et al. 2017; notebook 07), its log-likelihood
+- the discretized logistic of 8-bit pixels (Salimans et al. 2017; notebook 09), its log-likelihood
   and the probabilities of all 256 levels;
 - the importance weights ``log w = log p(x|z) + log p(z) - log q(z|x)`` and the IWAE bound
   ``log (1/K) sum_k w_k`` (Burda et al. 2016), used both to train the IWAE model kind and to score

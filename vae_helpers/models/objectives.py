@@ -19,7 +19,7 @@ This is Chen et al.'s *minibatch weighted sampling* without its constant: they d
 ``N M`` instead of ``M`` (``N`` the data-set size), which gives the same gradients but a value
 offset by ``(d - 1) log N``, so it could not be printed as a TC. Their other estimator,
 *minibatch stratified sampling*, weights the image's own term by ``1/N`` and the others by about
-``1/(M-1)``. In one trial on notebook 06's shapes (N = 100,000 random draws, M = 256, one seed) it
+``1/(M-1)``. In one trial on notebook 08's shapes (N = 100,000 random draws, M = 256, one seed) it
 left x and y mixed (MIG 0.10, against 0.41 with these weights), so the course uses this one.
 
 **Capacity annealing** (Burgess et al. 2018, "Understanding disentangling in β-VAE"): replace

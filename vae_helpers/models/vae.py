@@ -97,7 +97,7 @@ class VAE(CourseModel):
             (0: no warm-up; notebook 04).
         free_bits: nats of KL per latent dimension that training does not penalize below (notebook 04).
         denoising: train on corrupted inputs with the clean images as targets: a denoising VAE
-            (Im et al. 2017; notebook 05).
+            (Im et al. 2017; notebook 07).
     """
 
     LOSS_NAMES = ("loss", "reconstruction_loss", "kl_loss")
@@ -185,7 +185,7 @@ def build_vae(
 
     ``vae_kwargs`` (``kl_warmup_steps``, ``free_bits``, ``denoising``) are passed to :class:`VAE`.
     ``dense_units=0`` gives a *spatial* latent: ``latent_dim`` channels at 1/2**len(filters) of the image
-    size, with ``convs_per_stage`` convolutions per resolution (notebook 05's denoising VAE).
+    size, with ``convs_per_stage`` convolutions per resolution (notebook 07's denoising VAE).
     """
     if dense_units == 0:
         encoder = build_spatial_encoder(input_shape, latent_dim, filters, convs_per_stage=convs_per_stage, variational=True)

@@ -22,7 +22,7 @@ from .cache import Trained, check_apart, key_digest, library_versions, load_or_t
 from .callbacks import EpochTimer, LatentSnapshots, SampleSnapshots, StopOnNaN, progress_callbacks, snapshot_inputs
 from ..core.checks import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LATENT_DIM, MAX_UNITS, check_even_batches, check_int, check_number,
                      check_seed, check_writable_folder)
-from ..data.datasets import DATASETS, IMAGE_SHAPES, Dataset, load_dataset, only_class
+from ..data.datasets import DATASETS, IMAGE_SHAPES, Dataset, hold_out, load_dataset, only_class
 from ..models.builders import DENSE_UNITS
 from ..models.objectives import OBJECTIVES
 from ..models.registry import MODEL_KINDS, model_kind
@@ -60,10 +60,11 @@ class TrainConfig:
     snapshot_samples: int = 0          # fixed prior samples decoded every epoch
     model: str = "vae"                 # a key of MODEL_KINDS: "vae", "autoencoder" or "conditional_vae" (Sohn et al. 2015)
     normal_class: int | None = None    # train on this class's training images only (one-class anomaly detection)
+    validation_images: int = 0         # hold out the last N training images (after normal_class) as the validation data
     denoising: bool = False            # train on corrupted inputs with clean targets (models.TrainingNoise)
     objective: str = "elbo"            # mlp_vae: "elbo" (beta-VAE), "beta_tcvae" or "capacity" (vae_helpers.models.mlp_vae)
     capacity_nats: float = 0.0         # mlp_vae with objective="capacity": the final capacity C in nats
-    convs_per_stage: int = 1           # spatial codes (dense_units=0): convolutions per resolution (notebook 05's denoisers)
+    convs_per_stage: int = 1           # spatial codes (dense_units=0): convolutions per resolution (notebook 07's denoisers)
     init_from: TrainConfig | None = None  # warm start: begin from this config's trained weights (same architecture)
 
     def __post_init__(self):
@@ -75,7 +76,7 @@ class TrainConfig:
                    ("steps_per_execution", None), ("convs_per_stage", 4))}
         fields["dense_units"] = check_int("dense_units", self.dense_units, 0 if "spatial_code" in supports else 1, MAX_UNITS)
         fields |= {name: check_int(name, getattr(self, name), 0)
-                   for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs")}
+                   for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs", "validation_images")}
         fields |= {name: check_int(name, getattr(self, name), 1, or_none=True) for name in ("n_train", "n_test")}
         fields["normal_class"] = check_int("normal_class", self.normal_class, 0, or_none=True)
         fields |= {name: check_number(name, getattr(self, name)) for name in ("beta", "free_bits", "capacity_nats")}
@@ -135,7 +136,7 @@ class TrainConfig:
 
 
 _SHARED_WITH_PARENT = ("dataset", "model", "latent_dim", "filters", "dense_units", "convs_per_stage", "denoising",
-                       "normal_class")
+                       "normal_class", "validation_images")
 
 
 def _check_init_from(config: TrainConfig) -> None:
@@ -154,7 +155,9 @@ def _default(name: str):
     return TrainConfig.__dataclass_fields__[name].default
 
 
-_ADDED_LATER = ("model", "normal_class", "denoising", "objective", "capacity_nats", "convs_per_stage", "init_from")  # left out of the key at their defaults: older keys stay valid
+# Left out of the key at their defaults, so older keys stay valid.
+_ADDED_LATER = ("model", "normal_class", "validation_images", "denoising", "objective", "capacity_nats",
+                "convs_per_stage", "init_from")
 
 
 def key_material(config: TrainConfig) -> dict:
@@ -223,18 +226,41 @@ def build_for(config: TrainConfig, dataset: Dataset, strategy=None) -> keras.Mod
     return model
 
 
-def _fit(model, config: TrainConfig, ds: Dataset, verbose: int, callbacks) -> tuple[dict, dict | None]:
-    """Train ``model`` in place; return its history and (if the config records them) its snapshots."""
+def training_data(config: TrainConfig) -> tuple[Dataset, tuple[np.ndarray, np.ndarray] | None]:
+    """The data ``config`` trains on, and its held-out validation images and labels (None without ``validation_images``).
+
+    The dataset's ``x_test`` is the test split (after ``n_test`` and ``normal_class``); with
+    ``validation_images`` the last that many training images are left out of ``x_train`` and returned
+    apart, and Keras reports its validation loss on them instead of on the test split.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"`config` must be a TrainConfig. Received: config={config!r}")
+    ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
+    if config.normal_class is not None:
+        ds = only_class(ds, config.normal_class)
+    if not config.validation_images:
+        return ds, None
+    ds, x_val, y_val = hold_out(ds, config.validation_images)
+    return ds, (x_val, y_val)
+
+
+def _fit(model, config: TrainConfig, ds: Dataset, verbose: int, callbacks,
+         validation: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[dict, dict | None]:
+    """Train ``model`` in place; return its history and (if the config records them) its snapshots.
+
+    Keras's validation loss is computed on ``validation`` (images, labels) if given, else on the test split.
+    """
     index, z_fixed = snapshot_inputs(config, len(ds.x_test))
     latent = LatentSnapshots(ds.x_test[index], ds.y_test[index]) if len(index) and config.snapshot_images else None
     samples = SampleSnapshots(z_fixed) if config.snapshot_samples else None
     snapshot_callbacks = [cb for cb in (latent, samples) if cb is not None]
     timer = EpochTimer()  # first, so that its epoch times leave out the snapshots
     labels = config.takes_labels
+    x_val, y_val = validation if validation is not None else (ds.x_test, ds.y_test)
     with _tf_warnings_silenced():
         fit = model.fit(ds.x_train, ds.y_train if labels else None, epochs=config.epochs,
                         batch_size=config.batch_size, shuffle=True, verbose=1 if verbose == 2 else 0,
-                        validation_data=(ds.x_test, ds.y_test) if labels else (ds.x_test,),
+                        validation_data=(x_val, y_val) if labels else (x_val,),
                         callbacks=[timer, StopOnNaN(), *snapshot_callbacks, *progress_callbacks(verbose),
                                    *(callbacks or [])])
     history = {k: [float(v) for v in np.ravel(vals)] for k, vals in fit.history.items()}
@@ -286,9 +312,7 @@ def train_vae(config: TrainConfig, cache_dir: str | Path | None = None, retrain:
     if tensorboard_dir is not None:
         run_dir = check_writable_folder("tensorboard_dir", tensorboard_dir) / config.key()
         check_apart("tensorboard_dir", tensorboard_dir, cache_dir)
-    ds = load_dataset(config.dataset, n_train=config.n_train, n_test=config.n_test, seed=config.seed)
-    if config.normal_class is not None:
-        ds = only_class(ds, config.normal_class)
+    ds, validation = training_data(config)
     if strategy is not None:
         check_even_batches(config.batch_size, strategy.num_replicas_in_sync)
 
@@ -303,7 +327,7 @@ def train_vae(config: TrainConfig, cache_dir: str | Path | None = None, retrain:
 
             loggers.append(TensorBoardLogger(run_dir, run_samples(config, len(ds.x_test))))
             extra.append(loggers[-1])
-        return _fit(model, config, ds, verbose, extra)
+        return _fit(model, config, ds, verbose, extra, validation)
 
     trained: Trained = load_or_train(
         cache_dir / config.key(), key_material(config),

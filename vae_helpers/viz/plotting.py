@@ -301,12 +301,13 @@ def plot_roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], tit
     return fig
 
 
-def plot_score_histograms(panels: dict[str, dict[str, np.ndarray]], bins: int = 60) -> Figure:
+def plot_score_histograms(panels: dict[str, dict[str, np.ndarray]], bins: int = 60, xlabel: str = "") -> Figure:
     """One panel per score, overlaid histograms of that score for each group of images.
 
     Args:
-        panels: panel title (the score and its unit) -> {group name -> scores}.
+        panels: panel title (the score) -> {group name -> scores}.
         bins: histogram bins, shared by the groups of a panel.
+        xlabel: the scores' unit, written under every panel (such as ``"bits per image"``).
     """
     if not panels or any(not groups for groups in panels.values()):
         raise ValueError("`panels` must map each title to at least one group of scores. Received: "
@@ -318,6 +319,7 @@ def plot_score_histograms(panels: dict[str, dict[str, np.ndarray]], bins: int = 
             ax.hist(values, bins=edges, alpha=0.55, density=True, label=name)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel("density")
+        ax.set_xlabel(str(xlabel))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
