@@ -140,6 +140,8 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
     ("vae_helpers.measures.baselines.PCACodec.reconstruct", "images"): Takes(lambda m, x: m.pca.reconstruct(x)),
     ("vae_helpers.measures.baselines.mean_image", "images"):
         Takes(lambda m, x: m.baselines.mean_image(x), accepts={"rgb": ELEMENTWISE}),
+    ("vae_helpers.measures.baselines.nearest_distance", "images"):
+        Takes(lambda m, x: m.baselines.nearest_distance(partner(x), x), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.baselines.squared_distance", "images"):
         Takes(lambda m, x: m.baselines.squared_distance(x, partner(x)[0]), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.diagnostics.dead_units", "x"): Takes(lambda m, x: m.diagnostics.dead_units(m.vae.encoder, x)),

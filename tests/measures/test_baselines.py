@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vae_helpers.measures.baselines import PCACodec, mean_image, squared_distance, typicality
+from vae_helpers.measures.baselines import PCACodec, mean_image, nearest_distance, squared_distance, typicality
 
 
 def _low_rank_images(n: int = 200, rank: int = 3, side: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -93,3 +93,14 @@ def test_first_k_components_equal_a_fit_with_k_components():
     assert np.allclose(wide.reconstruct(x), narrow.reconstruct(x), atol=1e-6)
     with pytest.raises(ValueError, match=r"`k` must be .*Received: k=6"):
         PCACodec.fit(x, 5).first(6)
+
+
+def test_nearest_distance_finds_the_closest_training_image():
+    rng = np.random.default_rng(0)
+    train = rng.uniform(0, 1, (50, 4, 4, 1)).astype("float32")
+    x = np.concatenate([train[[3, 17]], rng.uniform(0, 1, (5, 4, 4, 1)).astype("float32")])
+    brute = np.array([min(((xi - ti) ** 2).sum() for ti in train.astype("float64")) for xi in x.astype("float64")])
+    got = nearest_distance(train, x, batch_size=2)
+    assert np.allclose(got, brute, atol=1e-9) and np.allclose(got[:2], 0.0, atol=1e-9)
+    with pytest.raises(ValueError, match="`images` must"):
+        nearest_distance(train, np.zeros((2, 5, 5, 1), "float32"))

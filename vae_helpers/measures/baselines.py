@@ -10,6 +10,8 @@ A nonlinear model gets credit only for what it adds over these:
   and ANS coder as a VAE's codes (:meth:`PCACodec.code_steps`).
 - **The mean image** is the best code-free reconstruction: a model that does not beat it has learned
   nothing about the individual image.
+- **The nearest training image** is the memorizing baseline: :func:`nearest_distance` scores an image
+  by its squared distance to the closest training image, the classic one-nearest-neighbour anomaly score.
 - **Two-sided typicality** ``|s - median(s_train)|`` turns any per-image statistic (a file size, the
   brightness) into a label-free out-of-distribution score: a set can be atypical in either direction,
   and choosing the direction with the test labels would be cheating.
@@ -23,7 +25,7 @@ import numpy as np
 
 from ..core.checks import check_images, check_int, check_number
 
-__all__ = ["PCACodec", "mean_image", "squared_distance", "typicality"]
+__all__ = ["PCACodec", "mean_image", "nearest_distance", "squared_distance", "typicality"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,25 @@ def squared_distance(images, reference) -> np.ndarray:
         raise ValueError(f"`reference` must be finite, one image {x.shape[1:]} or one per image {x.shape}. "
                          f"Received: shape {ref.shape}")
     return ((x - ref) ** 2).reshape(len(x), -1).sum(axis=1)
+
+
+def nearest_distance(train_images, images, batch_size: int = 1000) -> np.ndarray:
+    """Per image of ``images``, the squared distance (sum over pixels) to its nearest image in ``train_images``.
+
+    Exact, by brute force in float64 over batches of ``batch_size`` images (``|x|² + |t|² - 2 x·t``,
+    clipped at 0 against rounding).
+    """
+    train = check_images("train_images", train_images)
+    x = check_images("images", images, train.shape[1:])
+    batch_size = check_int("batch_size", batch_size, 1)
+    t = train.reshape(len(train), -1).astype("float64")
+    t_sq = (t ** 2).sum(axis=1)
+    out = np.empty(len(x))
+    for start in range(0, len(x), batch_size):
+        xb = x[start:start + batch_size].reshape(-1, t.shape[1]).astype("float64")
+        d = (xb ** 2).sum(axis=1)[:, None] + t_sq[None, :] - 2.0 * xb @ t.T
+        out[start:start + batch_size] = np.maximum(d.min(axis=1), 0.0)
+    return out
 
 
 def typicality(train_statistic, statistic, scaled: bool = False) -> np.ndarray:
