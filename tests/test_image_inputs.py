@@ -134,6 +134,10 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
     ("vae_helpers.data.shapes.draw_shapes", "x"): NotCalled("not images: `x` is the horizontal position of each shape"),
     # measures
     ("vae_helpers.measures.classifier.Classifier.predict_proba", "x"): Takes(lambda m, x: m.classifier.predict_proba(x)),
+    ("vae_helpers.measures.baselines.PixelHistogram.fit", "images"):
+        Takes(lambda m, x: m.baselines.PixelHistogram.fit(x), accepts={"rgb": "a histogram per pixel value: colour too"}),
+    ("vae_helpers.measures.baselines.PixelHistogram.nll_bits", "images"):
+        Takes(lambda m, x: m.baselines.PixelHistogram.fit(G).nll_bits(x)),
     ("vae_helpers.measures.baselines.PCACodec.fit", "images"):
         Takes(lambda m, x: m.baselines.PCACodec.fit(x, 1), accepts={"rgb": "PCA of any pixels: colour images too"}),
     ("vae_helpers.measures.baselines.PCACodec.encode", "images"): Takes(lambda m, x: m.pca.encode(x)),

@@ -104,3 +104,15 @@ def test_nearest_distance_finds_the_closest_training_image():
     assert np.allclose(got, brute, atol=1e-9) and np.allclose(got[:2], 0.0, atol=1e-9)
     with pytest.raises(ValueError, match="`images` must"):
         nearest_distance(train, np.zeros((2, 5, 5, 1), "float32"))
+
+
+def test_pixel_histogram_counts_each_pixel_with_add_one_smoothing():
+    from vae_helpers.measures.baselines import PixelHistogram
+
+    train = np.stack([np.zeros((2, 2, 1), "float32"), np.ones((2, 2, 1), "float32")])   # levels 0 and 255
+    hist = PixelHistogram.fit(train)
+    assert np.allclose(hist.nll_bits(train[:1]), 4 * np.log2(258 / 2))          # (1 + 1) / (2 + 256) per pixel
+    assert np.allclose(hist.nll_bits(np.full((1, 2, 2, 1), 0.5, "float32")), 4 * np.log2(258))   # an unseen level
+    assert np.allclose(np.exp2(hist.log2_probs).sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="`images` must"):
+        hist.nll_bits(np.zeros((1, 3, 3, 1), "float32"))

@@ -12,6 +12,9 @@ A nonlinear model gets credit only for what it adds over these:
   nothing about the individual image.
 - **The nearest training image** is the memorizing baseline: :func:`nearest_distance` scores an image
   by its squared distance to the closest training image, the classic one-nearest-neighbour anomaly score.
+- **A per-pixel histogram** (:class:`PixelHistogram`) is the simplest density model of 8-bit images:
+  each pixel's 256 levels counted on the training images, pixels independent. A deep model's
+  likelihood gets credit only for what it adds over it.
 - **Two-sided typicality** ``|s - median(s_train)|`` turns any per-image statistic (a file size, the
   brightness) into a label-free out-of-distribution score: a set can be atypical in either direction,
   and choosing the direction with the test labels would be cheating.
@@ -25,7 +28,7 @@ import numpy as np
 
 from ..core.checks import check_images, check_int, check_number
 
-__all__ = ["PCACodec", "mean_image", "nearest_distance", "squared_distance", "typicality"]
+__all__ = ["PCACodec", "PixelHistogram", "mean_image", "nearest_distance", "squared_distance", "typicality"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,37 @@ class PCACodec:
     def reconstruct(self, images) -> np.ndarray:
         """``decode(encode(images))``: the projection on the PCA subspace, clipped to [0, 1]."""
         return self.decode(self.encode(images))
+
+
+@dataclass(frozen=True)
+class PixelHistogram:
+    """Independent per-pixel distributions over the 256 levels of 8-bit images: ``nll_bits`` is a code length.
+
+    Build it with :meth:`fit`; ``log2_probs[d, v]`` is log2 of the probability of level ``v`` at pixel ``d``.
+    """
+
+    log2_probs: np.ndarray    # (D, 256)
+    image_shape: tuple[int, int, int]
+
+    @staticmethod
+    def _levels(images, shape=None) -> np.ndarray:
+        x = check_images("images", images, shape)
+        return np.rint(x.reshape(len(x), -1).astype("float64") * 255.0).astype("int64")
+
+    @classmethod
+    def fit(cls, images, smoothing: float = 1.0) -> "PixelHistogram":
+        """Count each pixel's levels over ``images`` (``(n, h, w, c)`` in [0, 1], read as ``round(255 x)``), plus ``smoothing``."""
+        smoothing = check_number("smoothing", smoothing, strict=True)
+        levels = cls._levels(images)
+        pixels = levels.shape[1]
+        counts = np.bincount((np.arange(pixels) * 256 + levels).ravel(), minlength=pixels * 256).reshape(pixels, 256)
+        probs = (counts + smoothing) / (len(levels) + 256 * smoothing)
+        return cls(np.log2(probs), tuple(np.shape(images)[1:]))
+
+    def nll_bits(self, images) -> np.ndarray:
+        """``-sum_d log2 p_d(x_d)`` per image: the bits of an ideal code that knows only each pixel's histogram."""
+        levels = self._levels(images, self.image_shape)
+        return -self.log2_probs[np.arange(levels.shape[1]), levels].sum(axis=1)
 
 
 def mean_image(images) -> np.ndarray:
