@@ -86,6 +86,7 @@ def test_key_depends_on_every_setting():
         (SMALL, {"dense_units": 32}), (SMALL, {"kl_warmup_epochs": 1}), (SMALL, {"free_bits": 0.5}),
         (SMALL, {"jit_compile": True}), (SMALL, {"steps_per_execution": 2}), (SMALL, {"snapshot_images": 4}),
         (SMALL, {"snapshot_samples": 4}), (SMALL, {"model": "discrete_vae"}), (SMALL, {"normal_class": 3}),
+        (SMALL, {"validation_images": 16}),
         (SMALL, {"denoising": True}), (mlp, {"objective": "beta_tcvae"}),
         (mlp, {"objective": "capacity", "capacity_nats": 5.0}), (spatial, {"convs_per_stage": 2}),
         (SMALL, {"init_from": dataclasses.replace(SMALL, epochs=1)}),
