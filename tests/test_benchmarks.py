@@ -77,21 +77,18 @@ def test_binarized_nll_smoke_prints_one_row_per_k():
     assert all(0 < v < 784 * 0.7 for v in nll) and nll[1] <= nll[0] + 1.0   # more samples: a tighter bound
 
 
-def test_denoiser_seeds_smoke_prints_one_row_per_noise_and_width():
-    out = run("denoiser_seeds.py", "--smoke", "--latent-dims", "8", "16", "--seeds", "0", "1")
-    rows = re.findall(r"^\| (.+?) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) ± ([\d.]+) \| (.+?) \| ([\d.]+) \| (.+) \|$",
-                      out, re.M)   # two seeds
-    assert [(r[0], r[1]) for r in rows] == [(n, d) for n in ("Gaussian 0.1", "Gaussian 0.3", "Gaussian 0.5", "salt & pepper 0.2")
-                                            for d in ("8", "16")]
-    for noise, width, *seeds, mean, std, best, best_psnr, margins in rows:
-        seeds = [float(v) for v in seeds]
-        assert abs(np.mean(seeds) - float(mean)) < 0.01 and float(std) > 0       # the seeds differ
-        margin = [float(m) for m in margins.split(", ")]
-        assert np.allclose(margin, np.array(seeds) - float(best_psnr), atol=0.011)
-        assert best.split(" (")[0] in {"identity", "gaussian", "median", "total variation", "wavelet (BayesShrink)",
-                                       "non-local means", "BM3D"}
-    for narrow, wide in zip(rows[::2], rows[1::2]):                             # per noise: two widths, two different models
-        assert narrow[2:5] != wide[2:5]
+def test_denoiser_recipes_smoke_scores_each_width_on_held_out_images_and_picks_the_best():
+    out = run("denoiser_recipes.py", "--smoke", "--widths", "8", "16", "--epochs", "1")
+    rows = re.findall(r"^\| +(\d+) \| +(\d+) \| +([\d., ]+?) \| +([\d.]+) \| +([\d.]+) \| +([\d.]+) \| +([\d.]+) \| +([\d.]+) \|$",
+                      out, re.M)
+    assert [r[0] for r in rows] == ["8", "16"] and "on 64 held-out Fashion-MNIST training images" in out
+    means = {}
+    for width, seconds, losses, *psnrs, mean in rows:
+        assert len(losses.split(", ")) == 1 and abs(np.mean([float(v) for v in psnrs]) - float(mean)) < 0.011
+        means[width] = float(mean)
+    assert rows[0][3:] != rows[1][3:]                                           # two different models
+    chosen = re.search(r"chosen: width (\d+) ", out).group(1)
+    assert means[chosen] == max(means.values())                                 # a tie at 2 decimals may go either way
 
 
 def test_exact_codec_smoke_prints_both_networks_and_both_models():

@@ -144,6 +144,10 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
     ("vae_helpers.measures.baselines.PCACodec.reconstruct", "images"): Takes(lambda m, x: m.pca.reconstruct(x)),
     ("vae_helpers.measures.baselines.mean_image", "images"):
         Takes(lambda m, x: m.baselines.mean_image(x), accepts={"rgb": ELEMENTWISE}),
+    ("vae_helpers.measures.baselines.LinearDenoiser.fit", "noisy"):
+        Takes(lambda m, x: m.baselines.LinearDenoiser.fit(x, partner(x)), accepts={"rgb": "a linear map of every pixel and channel"}),
+    ("vae_helpers.measures.baselines.LinearDenoiser.fit", "clean"):
+        Takes(lambda m, x: m.baselines.LinearDenoiser.fit(partner(x), x), accepts={"rgb": "a linear map of every pixel and channel"}),
     ("vae_helpers.measures.baselines.nearest_distance", "images"):
         Takes(lambda m, x: m.baselines.nearest_distance(partner(x), x), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.baselines.squared_distance", "images"):
@@ -159,11 +163,15 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
         Takes(lambda m, x: m.evaluation.entropy_floor(x), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.evaluation.iwae_per_example", "x"): Takes(lambda m, x: m.evaluation.iwae_per_example(m.vae, x, k=2)),
     ("vae_helpers.measures.evaluation.kl_per_example", "x"): Takes(lambda m, x: m.evaluation.kl_per_example(m.vae, x)),
+    ("vae_helpers.measures.image_quality.adaptive_median_denoise", "x"):
+        Takes(lambda m, x: m.iq.adaptive_median_denoise(x, 5)),
     ("vae_helpers.measures.image_quality.best_filter", "noisy"):
         Takes(lambda m, x: m.iq.best_filter(x, G, "median", [1, 3])),
     ("vae_helpers.measures.image_quality.best_filter", "clean"):
         Takes(lambda m, x: m.iq.best_filter(G, x, "median", [1, 3])),
     ("vae_helpers.measures.image_quality.bm3d_denoise", "x"): Takes(lambda m, x: m.iq.bm3d_denoise(x, 0.1)),
+    ("vae_helpers.measures.image_quality.codec_roundtrip", "x"):
+        Takes(lambda m, x: m.iq.codec_roundtrip(x, 50, "JPEG", tile=2)),
     ("vae_helpers.measures.image_quality.denoise", "x"): Takes(lambda m, x: m.iq.denoise(x, "gaussian", 1.0)),
     ("vae_helpers.measures.image_quality.gaussian_denoise", "x"): Takes(lambda m, x: m.iq.gaussian_denoise(x, 1.0)),
     ("vae_helpers.measures.image_quality.gaussian_noise", "x"):
@@ -181,6 +189,12 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
         Takes(lambda m, x: m.iq.salt_and_pepper(x, 0.1), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.image_quality.ssim", "clean"): Takes(lambda m, x: m.iq.ssim(x, G)),
     ("vae_helpers.measures.image_quality.ssim", "estimate"): Takes(lambda m, x: m.iq.ssim(G, x)),
+    ("vae_helpers.measures.image_quality.TunedDenoiser.correct", "estimate"):
+        Takes(lambda m, x: m.iq.tune_denoiser(G, G, "median", [1]).correct(x)),
+    ("vae_helpers.measures.image_quality.tune_denoiser", "noisy"):
+        Takes(lambda m, x: m.iq.tune_denoiser(x, G, "median", [1, 3])),
+    ("vae_helpers.measures.image_quality.tune_denoiser", "clean"):
+        Takes(lambda m, x: m.iq.tune_denoiser(G, x, "median", [1, 3])),
     ("vae_helpers.measures.image_quality.tv_denoise", "x"): Takes(lambda m, x: m.iq.tv_denoise(x, 0.1)),
     ("vae_helpers.measures.image_quality.wavelet_denoise", "x"): Takes(lambda m, x: m.iq.wavelet_denoise(x, 1.0)),
     ("vae_helpers.measures.image_quality.webp_roundtrip", "x"): Takes(lambda m, x: m.iq.webp_roundtrip(x, 50)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vae_helpers.measures import baselines
 from vae_helpers.measures.baselines import PCACodec, mean_image, nearest_distance, squared_distance, typicality
 
 
@@ -116,3 +117,17 @@ def test_pixel_histogram_counts_each_pixel_with_add_one_smoothing():
     assert np.allclose(np.exp2(hist.log2_probs).sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="`images` must"):
         hist.nll_bits(np.zeros((1, 3, 3, 1), "float32"))
+
+
+def test_linear_denoiser_recovers_a_known_affine_corruption_and_beats_the_identity():
+    rng = np.random.default_rng(0)
+    clean = rng.random((500, 4, 4, 1)).astype("float32")
+    mix = np.eye(16) * 0.6 + 0.02                                  # every pixel blurred into the others, then shifted
+    noisy = np.clip(clean.reshape(500, 16) @ mix + 0.05, 0, 1).reshape(clean.shape).astype("float32")
+    denoiser = baselines.LinearDenoiser.fit(noisy, clean, ridge=1e-9)
+    assert np.allclose(denoiser(noisy), clean, atol=1e-3)          # an invertible affine corruption is undone
+    gaussian = np.clip(clean + 0.2 * rng.standard_normal(clean.shape), 0, 1).astype("float32")
+    fitted = baselines.LinearDenoiser.fit(gaussian, clean)
+    assert ((fitted(gaussian) - clean) ** 2).mean() < ((gaussian - clean) ** 2).mean()
+    with pytest.raises(ValueError, match=r"`clean` must hold one image per noisy image, 500. Received: 3"):
+        baselines.LinearDenoiser.fit(noisy, clean[:3])

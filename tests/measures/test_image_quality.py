@@ -52,8 +52,49 @@ def test_best_filter_picks_the_best_size(images):
     assert size == max(scores, key=scores.get) and scores[3] > scores[1]
     sigma, _ = iq.best_filter(iq.gaussian_noise(images, 0.3, seed=0), images, "gaussian", [0.5, 1.0])
     assert sigma in (0.5, 1.0)
-    with pytest.raises(ValueError, match=r"`kind` must be one of median, gaussian"):
+    with pytest.raises(ValueError, match=r"`kind` must be one of median, adaptive median, gaussian"):
         iq.best_filter(noisy, images, "wiener", [3])
+
+
+@pytest.fixture
+def grey_bar():
+    x = np.full((4, 28, 28, 1), 0.2, dtype="float32")
+    x[:, 8:20, 10:18] = 0.8                    # no pixel at exactly 0 or 1
+    return x
+
+
+def test_adaptive_median_replaces_the_impulses_and_keeps_the_rest(grey_bar):
+    noisy = iq.salt_and_pepper(grey_bar, 0.1, seed=0)
+    hit = noisy != grey_bar
+    adaptive, plain = iq.adaptive_median_denoise(noisy, 5), iq.median_denoise(noisy, 3)
+    assert (adaptive[~hit] == grey_bar[~hit]).mean() > 0.99                # other pixels kept, the bar's corners too
+    assert (adaptive[hit] == grey_bar[hit]).mean() > 0.95                  # impulses mostly restored exactly
+    assert iq.psnr(grey_bar, adaptive).mean() > iq.psnr(grey_bar, plain).mean() + 5
+    on_black = np.where(grey_bar > 0.5, 0.7, 0.0).astype("float32")       # a true black background (0 is also pepper)
+    cleaned = iq.adaptive_median_denoise(iq.salt_and_pepper(on_black, 0.2, seed=1), 7)
+    assert (cleaned[on_black == 0] == 0).mean() > 0.99 and (cleaned[on_black > 0] == 0.7).mean() > 0.95
+    flat = np.full((1, 9, 9, 1), 0.5, "float32")                           # no window qualifies: the largest median
+    flat[0, 4, 4] = 1.0
+    assert np.array_equal(iq.adaptive_median_denoise(flat, 5), np.full_like(flat, 0.5))
+    with pytest.raises(ValueError, match=r"`max_size` must be odd .* Received: max_size=4"):
+        iq.adaptive_median_denoise(on_black, 4)
+
+
+def test_tune_denoiser_corrects_a_bias_that_the_raw_filter_keeps(grey_bar):
+    biased = grey_bar + 0.1                                        # a shift, like clipped noise on black
+    raw = iq.tune_denoiser(biased, grey_bar, "identity", [0], denoise_fn=lambda x, p: x, correct=False)
+    fixed = iq.tune_denoiser(biased, grey_bar, "identity", [0], denoise_fn=lambda x, p: x)
+    assert raw.scores[0] == pytest.approx(20.0, abs=0.01)          # 10 log10(1 / 0.1^2)
+    assert fixed.scores[0] > 100 and np.allclose(fixed(biased), grey_bar, atol=1e-4)
+    assert np.allclose(fixed(grey_bar[:1] + 0.1), grey_bar[:1], atol=1e-4)   # the fitted map applies to new images
+    noisy = iq.gaussian_noise(grey_bar, 0.2, seed=0)
+    tuned = iq.tune_denoiser(noisy, grey_bar, "gaussian", [0.5, 1.0, 2.0])
+    plain = iq.tune_denoiser(noisy, grey_bar, "gaussian", [0.5, 1.0, 2.0], correct=False)
+    assert tuned.param == max(tuned.scores, key=tuned.scores.get) and tuned.name == "gaussian"
+    assert all(tuned.scores[p] >= plain.scores[p] - 1e-6 for p in plain.scores)   # the identity map is among the maps
+    assert np.allclose(tuned(noisy), tuned.correct(iq.gaussian_denoise(noisy, tuned.param)))
+    with pytest.raises(ValueError, match=r"`denoise_fn` must be a function"):
+        iq.tune_denoiser(biased, grey_bar, "x", [0], denoise_fn="blur")
 
 
 def test_png_and_jpeg_sizes_are_real_files(images):
@@ -108,12 +149,12 @@ def test_webp_files_are_real_and_smaller_than_jpeg_at_low_quality(images):
     decoded, bits = iq.webp_roundtrip(images, 10)
     assert decoded.shape == images.shape and bits.dtype == np.int64 and np.all(bits > 0)
     assert np.all(bits < iq.jpeg_roundtrip(images, 10)[1])   # WebP's fixed overhead is much smaller than JPEG's
-    with pytest.raises(ValueError, match=r"`file_format` must be JPEG or WEBP. Received: file_format='PNG'"):
+    with pytest.raises(ValueError, match=r"`file_format` must be one of JPEG, WEBP, AVIF, JXL. Received: file_format='PNG'"):
         iq.jpeg_roundtrip(images, 10, file_format="PNG")
 
 
 def test_denoise_refuses_unknown_kinds(images):
-    with pytest.raises(ValueError, match=r"`kind` must be one of median, gaussian, total variation"):
+    with pytest.raises(ValueError, match=r"`kind` must be one of median, adaptive median, gaussian, total variation"):
         iq.denoise(images, "bilateral", 1.0)
 
 
@@ -126,3 +167,40 @@ def test_small_images_and_mistyped_arguments_get_clear_answers():
         iq.jpeg_curve(x, None)
     with pytest.raises(ValueError, match=r"`clean` must be images of at least 7 x 7 pixels"):
         iq.ssim(x[:, :5, :5], x[:, :5, :5])
+
+
+@pytest.mark.parametrize("file_format", iq.CODECS)
+def test_codec_mosaics_share_each_file_among_its_images(file_format):
+    x = np.random.default_rng(0).random((10, 28, 28, 1)).astype("float32") * 0.2
+    x[:, 8:20, 10:18] += 0.7
+    single, single_bits = iq.codec_roundtrip(x, 50, file_format)
+    mosaic, bits = iq.codec_roundtrip(x, 50, file_format, tile=2)         # files of 4, 4 and 2 images
+    assert single.shape == mosaic.shape == x.shape and single_bits.shape == bits.shape == (10,)
+    last_file = iq.codec_roundtrip(x[8:], 50, file_format, tile=2)[1]     # the last file alone holds the same 2 images
+    assert np.allclose(bits[8:], last_file) and np.isclose(bits[8:].sum(), last_file.sum())
+    assert bits.mean() < single_bits.mean()                               # headers paid once per file
+    nearest = ((mosaic[:, None] - x[None]) ** 2).sum((2, 3, 4)).argmin(1)
+    assert np.array_equal(nearest, np.arange(10))                          # each image back in its own place
+    assert iq.psnr(x, mosaic).mean() > 20 and iq.psnr(x, single).mean() > 20
+    curve = iq.jpeg_curve(x, [20, 80], file_format, tile=4)
+    assert curve["bits"][1] > curve["bits"][0] and curve["psnr"][1] > curve["psnr"][0]
+
+
+def test_psnr_at_rates_interpolates_in_log_bits_and_never_extrapolates():
+    at = iq.psnr_at_rates([400, 100, 200], [30.0, 20.0, 24.0], [100, 141.42135623730951, 300, 50, 800])
+    assert np.allclose(at[:2], [20.0, 22.0]) and 24 < at[2] < 30 and np.isnan(at[3:]).all()
+    with pytest.raises(ValueError, match=r"`bits` must be positive sizes. Received: bits=\[0.0, 10.0\]"):
+        iq.psnr_at_rates([0, 10], [1.0, 2.0], [5])
+    with pytest.raises(ValueError, match=r"`bits` and `psnr_db` must be one curve"):
+        iq.psnr_at_rates([1, 10], [1.0], [5])
+    with pytest.raises(ValueError, match=r"`rates` must be positive"):
+        iq.psnr_at_rates([1, 10], [1.0, 2.0], [-5])
+
+
+def test_mosaics_round_trip_exactly():
+    x = np.random.default_rng(1).random((7, 5, 4, 1)).astype("float32")
+    for tile in (1, 2, 3):
+        mosaics = iq._mosaics(x, tile)
+        assert len(mosaics) == -(-7 // tile ** 2) and mosaics[0].shape == (5 * tile, 4 * tile)
+        assert np.array_equal(iq._from_mosaics(mosaics, tile, x.shape), x)
+    assert np.array_equal(iq._mosaics(x, 2)[0][:5, 4:], x[1, ..., 0])      # row by row: the second image top right

@@ -3,9 +3,9 @@
 Notebook 05 (one-class anomaly detection) and ``benchmarks/one_class_recipes.py``: the one-class
 models' config and the validation images, from the training split, that their recipe is chosen on.
 
-Notebook 07, section 1 (denoising), and ``benchmarks/denoiser_seeds.py``: the noises, the grids the
-classical denoisers are tuned over, how an image is corrupted, and the denoising autoencoder's
-config. (Settings that live in a notebook's Parameters cell are read by benchmarks with
+Notebook 07, section 1 (denoising), and ``benchmarks/denoiser_recipes.py``: the noises, the grids the
+classical denoisers are tuned over, how an image is corrupted, the denoising autoencoder's config and
+the held-out training images that every denoising choice is made on. (Settings that live in a notebook's Parameters cell are read by benchmarks with
 :func:`vae_helpers.notebook.notebook_parameters` instead.)
 """
 
@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.checks import check_int
+from ..core.checks import MAX_LATENT_DIM, check_int
 from ..core.settings import RunSettings
 from ..data.datasets import load_dataset
 from ..measures import image_quality as iq
 from ..training.trainer import TrainConfig, training_data
 
-__all__ = ["DENOISER_GRIDS", "DENOISING_NOISES", "corrupt", "denoising_ae_config", "one_class_config",
-           "one_class_validation"]
+__all__ = ["DENOISER_GRIDS", "DENOISING_NOISES", "corrupt", "denoising_ae_config", "denoising_validation",
+           "one_class_config", "one_class_validation"]
 
 
 def one_class_config(settings: RunSettings, model: str, normal_class: int, seed: int, epochs: int) -> TrainConfig:
@@ -60,8 +60,8 @@ DENOISING_NOISES = {"Gaussian 0.1": ("gaussian", 0.1), "Gaussian 0.3": ("gaussia
 
 #: The values each classical denoiser (:data:`vae_helpers.measures.image_quality.DENOISERS`) is tuned over,
 #: on validation images from the training split.
-DENOISER_GRIDS = {"gaussian": (0.4, 0.5, 0.6, 0.75, 1.0, 1.25), "median": (3, 5, 7),
-                  "total variation": (0.01, 0.02, 0.03, 0.06, 0.1, 0.15, 0.25, 0.4),
+DENOISER_GRIDS = {"gaussian": (0.4, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.0), "median": (3, 5, 7), "adaptive median": (3, 5, 7, 9),
+                  "total variation": (0.01, 0.02, 0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.6, 1.0),
                   "wavelet (BayesShrink)": (0.5, 1.0, 1.5, 2.0, 3.0),
                   "non-local means": (0.05, 0.1, 0.2, 0.3, 0.45), "BM3D": (0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.4)}
 
@@ -74,8 +74,24 @@ def corrupt(x, noise: str, seed: int) -> np.ndarray:
     return iq.gaussian_noise(x, level, seed) if kind == "gaussian" else iq.salt_and_pepper(x, level, seed)
 
 
-def denoising_ae_config(settings: RunSettings, seed: int = 0, latent_dim: int = 64) -> TrainConfig:
-    """Notebook 07's denoising autoencoder: a 14 x 14 x ``latent_dim`` code, 64 filters, two convolutions per stage."""
-    return TrainConfig(dataset="fashion_mnist", model="autoencoder", latent_dim=latent_dim, filters=(64,), dense_units=0,
-                       convs_per_stage=2, epochs=settings.epochs(5), seed=seed, denoising=True,
+def denoising_ae_config(settings: RunSettings, seed: int = 0, width: int = 64, epochs: int = 4) -> TrainConfig:
+    """Notebook 07's denoising autoencoder: a 14 x 14 x ``width`` code, ``width`` filters, two convolutions per stage.
+
+    It trains ``epochs`` (default 4; at most 2 in a smoke run) on the Fashion-MNIST training images
+    except the last 1,000, which :func:`denoising_validation` returns: the width, the epochs and every
+    classical method's parameter are chosen on those, never on the test split. (A smoke run holds out
+    the last 64 of a subset drawn with ``seed``, so its seeds hold out different images.)
+    """
+    width, epochs = check_int("width", width, 1, MAX_LATENT_DIM), check_int("epochs", epochs, 1)
+    return TrainConfig(dataset="fashion_mnist", model="autoencoder", latent_dim=width, filters=(width,), dense_units=0,
+                       convs_per_stage=2, epochs=settings.epochs(epochs), seed=seed, denoising=True,
+                       validation_images=64 if settings.is_smoke else 1000,
                        n_train=settings.n_train, n_test=settings.n_test or 1000)
+
+
+def denoising_validation(config: TrainConfig) -> np.ndarray:
+    """The clean training images that ``config`` (a :func:`denoising_ae_config`) holds out of its training."""
+    if not isinstance(config, TrainConfig) or not config.denoising or not config.validation_images:
+        raise ValueError("`config` must be a denoising TrainConfig with validation_images (denoising_ae_config). "
+                         f"Received: config={config!r}")
+    return training_data(config)[1][0]

@@ -8,6 +8,9 @@ A nonlinear model gets credit only for what it adds over these:
   SVD) and encodes, decodes and scores like an autoencoder; its whitened codes are ``N(0, 1)``-like,
   so the latent file of :mod:`vae_helpers.applications.latent_coding` codes them with the same quantizer
   and ANS coder as a VAE's codes (:meth:`PCACodec.code_steps`).
+- **The linear denoiser** (:class:`LinearDenoiser`) is the linear counterpart of a denoising
+  autoencoder: the affine map from noisy to clean images with the least squared error on training
+  pairs (ridge regression, in closed form).
 - **The mean image** is the best code-free reconstruction: a model that does not beat it has learned
   nothing about the individual image.
 - **The nearest training image** is the memorizing baseline: :func:`nearest_distance` scores an image
@@ -28,7 +31,7 @@ import numpy as np
 
 from ..core.checks import check_images, check_int, check_number
 
-__all__ = ["PCACodec", "PixelHistogram", "mean_image", "nearest_distance", "squared_distance", "typicality"]
+__all__ = ["LinearDenoiser", "PCACodec", "PixelHistogram", "mean_image", "nearest_distance", "squared_distance", "typicality"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,38 @@ class PixelHistogram:
         """``-sum_d log2 p_d(x_d)`` per image: the bits of an ideal code that knows only each pixel's histogram."""
         levels = self._levels(images, self.image_shape)
         return -self.log2_probs[np.arange(levels.shape[1]), levels].sum(axis=1)
+
+
+@dataclass(frozen=True)
+class LinearDenoiser:
+    """The best affine map from noisy to clean images: the linear denoising autoencoder, fitted in closed form.
+
+    Build it with :meth:`fit` on pairs of corrupted and clean training images; call it on noisy images.
+    ``weights`` is ``(D, D)`` and ``bias`` ``(D,)`` for images of ``D`` pixels; outputs are clipped to [0, 1].
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray
+    image_shape: tuple[int, int, int]
+
+    @classmethod
+    def fit(cls, noisy, clean, ridge: float = 1.0) -> "LinearDenoiser":
+        """Least squares of ``clean`` on ``noisy`` (both ``(n, h, w, c)``), with ``ridge`` added to the diagonal."""
+        noisy = check_images("noisy", noisy)
+        clean = check_images("clean", clean, noisy.shape[1:])
+        if len(clean) != len(noisy):
+            raise ValueError(f"`clean` must hold one image per noisy image, {len(noisy)}. Received: {len(clean)}")
+        ridge = check_number("ridge", ridge)
+        x, y = (v.reshape(len(v), -1).astype("float64") for v in (noisy, clean))
+        x_mean, y_mean = x.mean(0), y.mean(0)
+        x -= x_mean
+        weights = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ (y - y_mean))
+        return cls(weights, y_mean - x_mean @ weights, tuple(noisy.shape[1:]))
+
+    def __call__(self, noisy) -> np.ndarray:
+        noisy = check_images("noisy", noisy, self.image_shape)
+        out = noisy.reshape(len(noisy), -1).astype("float64") @ self.weights + self.bias
+        return np.clip(out, 0.0, 1.0).reshape(noisy.shape).astype("float32")
 
 
 def mean_image(images) -> np.ndarray:

@@ -1,27 +1,33 @@
 """Image corruption, classical filters, quality and size measures: the yardsticks of denoising and compression.
 
 - :func:`gaussian_noise`, :func:`salt_and_pepper`: corrupt images in [0, 1] with a fixed seed;
-- :func:`median_denoise`, :func:`gaussian_denoise` (scipy.ndimage), and the strong classical denoisers
-  of :data:`DENOISERS`: total variation, wavelet shrinkage (BayesShrink) and non-local means from
-  scikit-image, and BM3D (the ``bm3d`` package); :func:`best_filter` picks each one's parameter on a
-  validation split, the fair baseline for a learned denoiser;
+- :func:`median_denoise`, :func:`gaussian_denoise` (scipy.ndimage), :func:`adaptive_median_denoise`
+  (for salt and pepper), and the strong classical denoisers of :data:`DENOISERS`: total variation,
+  wavelet shrinkage (BayesShrink) and non-local means from scikit-image, and BM3D (the ``bm3d``
+  package); :func:`tune_denoiser` picks each one's parameter on a validation split and fits a
+  monotone correction of its output there (clipped noise biases every filter), the fair baseline for
+  a learned denoiser; :func:`best_filter` picks the parameter alone;
 - :func:`psnr` and :func:`ssim`: peak signal-to-noise ratio (dB) and structural similarity of each image;
-- :func:`png_bits`, :func:`jpeg_roundtrip`: lossless and lossy file sizes of each image, in bits,
-  written with Pillow exactly as a file would be.
+- :func:`png_bits`, :func:`codec_roundtrip`: lossless and lossy file sizes of each image, in bits,
+  written with Pillow exactly as a file would be (JPEG, WebP, AVIF, JPEG XL; one file per image or per
+  mosaic of images).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from ..core.checks import check_images, check_int, check_number, check_seed
 
-__all__ = ["DENOISERS", "best_filter", "bm3d_denoise", "denoise", "gaussian_denoise", "gaussian_noise", "jpeg_curve",
-           "jpeg_roundtrip", "median_denoise", "nl_means_denoise", "png_bits", "psnr", "salt_and_pepper", "ssim",
-           "tv_denoise", "wavelet_denoise", "webp_roundtrip"]
+__all__ = ["CODECS", "DENOISERS", "TunedDenoiser", "adaptive_median_denoise", "best_filter", "bm3d_denoise",
+           "codec_roundtrip", "denoise", "gaussian_denoise", "gaussian_noise", "jpeg_curve", "jpeg_roundtrip",
+           "median_denoise", "nl_means_denoise", "png_bits", "psnr", "psnr_at_rates", "salt_and_pepper",
+           "ssim", "tune_denoiser", "tv_denoise", "wavelet_denoise", "webp_roundtrip"]
 
 
 def _rng(seed) -> np.random.Generator:
@@ -66,6 +72,40 @@ def median_denoise(x, size: int) -> np.ndarray:
     x = _greyscale("x", x)
     size = check_int("size", size, 1, max(x.shape[1:3]))
     return _per_image(x, ndimage.median_filter, size=size, mode="nearest")
+
+
+def adaptive_median_denoise(x, max_size: int) -> np.ndarray:
+    """An adaptive median filter for salt and pepper (Hwang & Haddad 1995): detect impulses, replace only them.
+
+    Only a pixel at exactly 0 or 1, the two values salt and pepper writes, can be an impulse; every
+    other pixel is kept. For such a pixel, windows of 3 x 3, 5 x 5, ... up to ``max_size`` (odd) are tried
+    in turn: in the first whose median is not an extreme of the window (min < median < max), the pixel
+    is replaced by that median if it is itself an extreme there, and kept otherwise. Where no window
+    qualifies (a flat neighbourhood, such as a black background with its own 0s and 1s), the pixel
+    becomes the largest window's median. Unlike a plain median, edges and fine lines survive.
+    """
+    from scipy import ndimage
+
+    x = _greyscale("x", x)
+    if min(x.shape[1:3]) < 3:
+        raise ValueError(f"`x` must be images of at least 3 x 3 pixels, the smallest window. Received: x.shape={x.shape}")
+    max_size = check_int("max_size", max_size, 3, max(x.shape[1:3]))
+    if max_size % 2 == 0:
+        raise ValueError(f"`max_size` must be odd (a window has a centre pixel). Received: max_size={max_size}")
+    image = x[..., 0]
+    out = image.copy()
+    undecided = (image == 0) | (image == 1)                           # the candidates
+    for size in range(3, max_size + 1, 2):
+        window = (1, size, size)
+        low = ndimage.minimum_filter(image, window, mode="nearest")
+        high = ndimage.maximum_filter(image, window, mode="nearest")
+        median = ndimage.median_filter(image, window, mode="nearest")
+        here = (low < median) & (median < high) & undecided
+        replace = here & ((image <= low) | (image >= high))
+        out[replace] = median[replace]
+        undecided &= ~here
+    out[undecided] = median[undecided]
+    return out[..., None].astype("float32")
 
 
 def gaussian_denoise(x, sigma: float) -> np.ndarray:
@@ -114,19 +154,30 @@ def bm3d_denoise(x, sigma: float, max_tile: int = 20) -> np.ndarray:
 
     x = _greyscale("x", x)
     sigma, max_tile = check_number("sigma", sigma, strict=True), check_int("max_tile", max_tile, 1)
+    tile = min(max_tile, int(np.ceil(np.sqrt(len(x)))))
+    out = [np.asarray(bm3d.bm3d(mosaic, sigma_psd=sigma), dtype="float32") for mosaic in _mosaics(x, tile)]
+    return np.clip(_from_mosaics(out, tile, x.shape), 0.0, 1.0)
+
+
+def _mosaics(x: np.ndarray, tile: int) -> list[np.ndarray]:
+    """Greyscale images ``(n, h, w, 1)`` laid out row by row in 2-D mosaics of ``tile x tile`` (the last one padded
+    with black)."""
     n, h, w = len(x), x.shape[1], x.shape[2]
-    tile = min(max_tile, int(np.ceil(np.sqrt(n))))
-    padded = np.concatenate([x[..., 0], np.zeros((-n % (tile * tile), h, w), "float32")])
-    out = []
-    for start in range(0, len(padded), tile * tile):
-        mosaic = padded[start:start + tile * tile].reshape(tile, tile, h, w).transpose(0, 2, 1, 3).reshape(tile * h, tile * w)
-        clean = np.asarray(bm3d.bm3d(mosaic, sigma_psd=sigma), dtype="float32")
-        out.append(clean.reshape(tile, h, tile, w).transpose(0, 2, 1, 3).reshape(tile * tile, h, w))
-    return np.clip(np.concatenate(out)[:n, ..., None], 0.0, 1.0)
+    padded = np.concatenate([x[..., 0], np.zeros((-n % (tile * tile), h, w), x.dtype)])
+    groups = padded.reshape(-1, tile, tile, h, w)
+    return [group.transpose(0, 2, 1, 3).reshape(tile * h, tile * w) for group in groups]
+
+
+def _from_mosaics(mosaics: list[np.ndarray], tile: int, shape: tuple) -> np.ndarray:
+    """The images of shape ``shape`` back from :func:`_mosaics`."""
+    n, h, w = shape[0], shape[1], shape[2]
+    images = [m.reshape(tile, h, tile, w).transpose(0, 2, 1, 3).reshape(tile * tile, h, w) for m in mosaics]
+    return np.concatenate(images)[:n, ..., None].astype("float32")
 
 
 #: Classical denoisers by name; each takes the images and the one parameter :func:`best_filter` tunes.
-DENOISERS = {"median": median_denoise, "gaussian": gaussian_denoise, "total variation": tv_denoise,
+DENOISERS = {"median": median_denoise, "adaptive median": adaptive_median_denoise,
+             "gaussian": gaussian_denoise, "total variation": tv_denoise,
              "wavelet (BayesShrink)": wavelet_denoise, "non-local means": nl_means_denoise, "BM3D": bm3d_denoise}
 
 
@@ -168,8 +219,70 @@ def best_filter(noisy, clean, kind: str, params: Sequence[float]) -> tuple[float
             (params are sigmas in pixels).
         params: the values to try.
     """
-    if not isinstance(kind, str) or kind not in DENOISERS:
-        raise ValueError(f"`kind` must be one of {', '.join(DENOISERS)}. Received: kind={kind!r}")
+    tuned = tune_denoiser(noisy, clean, kind, params, correct=False)
+    return tuned.param, tuned.scores
+
+
+@dataclasses.dataclass(frozen=True)
+class TunedDenoiser:
+    """A denoiser with its parameter, and optionally a monotone correction of its output, fitted on validation images.
+
+    Call it on noisy images. ``scores`` holds the validation PSNR of every parameter tried (after its
+    correction, when there is one).
+    """
+
+    name: str
+    param: float
+    scores: dict[float, float]
+    denoise_fn: Callable[[np.ndarray, float], np.ndarray] = dataclasses.field(repr=False)
+    correction: object | None = dataclasses.field(default=None, repr=False)   # a fitted IsotonicRegression
+
+    def __call__(self, noisy) -> np.ndarray:
+        return self.correct(self.denoise_fn(_greyscale("noisy", noisy), self.param))
+
+    def correct(self, estimate) -> np.ndarray:
+        """The fitted correction applied to the denoiser's raw output ``estimate`` (unchanged without one)."""
+        return _corrected(self.correction, _greyscale("estimate", estimate))
+
+
+def _corrected(correction, estimate: np.ndarray) -> np.ndarray:
+    if correction is None:
+        return estimate
+    return correction.predict(estimate.ravel()).reshape(estimate.shape).astype("float32")
+
+
+def _monotone_correction(estimate: np.ndarray, clean: np.ndarray):
+    """The non-decreasing map of output pixel values that best fits the clean pixels (isotonic regression)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(estimate.ravel(), clean.ravel())
+
+
+def tune_denoiser(noisy, clean, kind: str, params: Sequence[float], *,
+                  denoise_fn: Callable[[np.ndarray, float], np.ndarray] | None = None,
+                  correct: bool = True) -> TunedDenoiser:
+    """Tune a denoiser on a validation split: the parameter with the best mean PSNR, with its output corrected.
+
+    Noise clipped to [0, 1] is biased (on a black background its mean is above 0), and a filter keeps
+    that bias. With ``correct`` each parameter's output gets the best non-decreasing map from its pixel
+    values to the clean ones (isotonic regression, scikit-learn), one map for every pixel of every
+    image, fitted on the validation pixels; the parameter is chosen after that correction. ``scores``
+    are measured on the same pixels the map was fitted on (slightly optimistic); score the tuned
+    denoiser on other images.
+
+    Args:
+        noisy, clean: a validation split, corrupted and clean.
+        kind: a key of :data:`DENOISERS`, or any name when ``denoise_fn`` is given.
+        params: the values to try.
+        denoise_fn: ``(images, param) -> images``, for a denoiser that is not in :data:`DENOISERS`.
+        correct: fit the monotone correction (``False``: the raw output, as :func:`best_filter`).
+    """
+    if denoise_fn is None:
+        if not isinstance(kind, str) or kind not in DENOISERS:
+            raise ValueError(f"`kind` must be one of {', '.join(DENOISERS)}. Received: kind={kind!r}")
+        denoise_fn = DENOISERS[kind]
+    elif not callable(denoise_fn):
+        raise ValueError(f"`denoise_fn` must be a function (images, param) -> images. Received: denoise_fn={denoise_fn!r}")
     noisy, clean = _greyscale("noisy", noisy), _greyscale("clean", clean)
     if clean.shape != noisy.shape:
         raise ValueError(f"`clean` must have the shape of `noisy` {noisy.shape}. Received: clean.shape={clean.shape}")
@@ -178,12 +291,38 @@ def best_filter(noisy, clean, kind: str, params: Sequence[float]) -> tuple[float
     params = list(params)
     if len(params) == 0:
         raise ValueError("`params` must hold at least one value to try. Received: params=[]")
-    scores = {p: float(psnr(clean, denoise(noisy, kind, p)).mean()) for p in params}
-    return max(scores, key=scores.get), scores
+    scores, corrections = {}, {}
+    for p in params:
+        estimate = denoise_fn(noisy, p)
+        corrections[p] = _monotone_correction(estimate, clean) if correct else None
+        scores[p] = float(psnr(clean, _corrected(corrections[p], estimate)).mean())
+    best = max(scores, key=scores.get)
+    return TunedDenoiser(kind, best, scores, denoise_fn, corrections[best])
+
+
+def psnr_at_rates(bits, psnr_db, rates) -> np.ndarray:
+    """A rate-distortion curve read at other rates: the PSNR at each of ``rates`` (bits per image).
+
+    Linear interpolation in log2(bits) between the curve's points (``bits``, ``psnr_db``); NaN outside
+    the curve's range, where reading it would be an extrapolation.
+    """
+    bits, psnr_db, rates = (np.asarray(v, dtype="float64").ravel() for v in (bits, psnr_db, rates))
+    if len(bits) == 0 or bits.shape != psnr_db.shape:
+        raise ValueError("`bits` and `psnr_db` must be one curve, as many sizes as PSNRs (at least one). "
+                         f"Received: {len(bits)} sizes and {len(psnr_db)} PSNRs")
+    if not np.all(np.isfinite(bits) & (bits > 0)):
+        raise ValueError(f"`bits` must be positive sizes. Received: bits={bits.tolist()}")
+    if not np.all(np.isfinite(psnr_db)):
+        raise ValueError(f"`psnr_db` must be finite. Received: psnr_db={psnr_db.tolist()}")
+    if not np.all(rates > 0):
+        raise ValueError(f"`rates` must be positive bits per image. Received: rates={rates.tolist()}")
+    order = np.argsort(bits)
+    return np.interp(np.log2(rates), np.log2(bits[order]), psnr_db[order], left=np.nan, right=np.nan)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.round(image[..., 0] * 255).astype("uint8")
+    """One greyscale image, ``(h, w, 1)`` or ``(h, w)`` in [0, 1], as 8-bit levels ``(h, w)``."""
+    return np.round((image[..., 0] if image.ndim == 3 else image) * 255).astype("uint8")
 
 
 def png_bits(x) -> np.ndarray:
@@ -198,43 +337,84 @@ def png_bits(x) -> np.ndarray:
     return np.asarray(sizes, dtype="int64")
 
 
+#: The lossy formats :func:`codec_roundtrip` writes (Pillow; JPEG XL through the ``pillow-jxl-plugin`` package).
+CODECS = ("JPEG", "WEBP", "AVIF", "JXL")
+#: Encoder settings other than Pillow's defaults: AVIF at speed 4 of 0 (slowest, smallest) to 10 (Pillow's
+#: default is 6), which compresses better at about four times the time; slower still was not affordable here.
+_SAVE_OPTIONS = {"AVIF": {"speed": 4}}
+
+
 def webp_roundtrip(x, quality: int) -> tuple[np.ndarray, np.ndarray]:
     """Each image written as a lossy WebP at ``quality`` (1-95) and read back: ``(decoded, bits)``, as :func:`jpeg_roundtrip`."""
-    return jpeg_roundtrip(x, quality, file_format="WEBP")
+    return codec_roundtrip(x, quality, "WEBP")
 
 
 def jpeg_roundtrip(x, quality: int, file_format: str = "JPEG") -> tuple[np.ndarray, np.ndarray]:
     """Each image written as a greyscale JPEG at ``quality`` (1-95) and read back: ``(decoded, bits)``.
 
     ``bits`` is the whole file, headers included: what storing the image really costs.
-    ``file_format="WEBP"`` writes lossy WebP instead (Pillow).
+    ``file_format`` may name another of :data:`CODECS` (:func:`codec_roundtrip`).
+    """
+    return codec_roundtrip(x, quality, file_format)
+
+
+def _check_codec_available(file_format: str) -> None:
+    """Raise a clear error where this Pillow cannot write ``file_format`` (JPEG XL needs the plugin package)."""
+    from PIL import Image, features
+
+    if file_format == "JXL":
+        try:
+            importlib.import_module("pillow_jxl")   # registers the JXL format with Pillow
+        except ImportError as error:
+            raise RuntimeError("JPEG XL files need the pillow-jxl-plugin package (pip install pillow-jxl-plugin), "
+                               "a dependency of this course") from error
+    elif file_format == "AVIF" and not features.check("avif"):
+        raise RuntimeError(f"AVIF files need Pillow 11.3 or newer built with libavif. Received: Pillow {Image.__version__}")
+
+
+def codec_roundtrip(x, quality: int, file_format: str = "JPEG", tile: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The images written as lossy files of ``file_format`` (one of :data:`CODECS`) at ``quality`` (1-95) and read back.
+
+    With ``tile = 1`` each image is its own file; with ``tile > 1`` the images are laid out in
+    mosaics of ``tile x tile`` (the last one padded with black), one file per mosaic, so a file's
+    headers and a codec's context are shared by many images, as a stream of codes is. Returns
+    ``(decoded, bits)``: ``bits`` is each image's share of its whole file, headers included (a
+    file's bits divided by the real images in it; whole numbers, int64, when ``tile = 1``).
     """
     from PIL import Image
 
-    quality = check_int("quality", quality, 1, 95)
-    if file_format not in ("JPEG", "WEBP"):
-        raise ValueError(f"`file_format` must be JPEG or WEBP. Received: file_format={file_format!r}")
+    x = _greyscale("x", x)
+    quality, tile = check_int("quality", quality, 1, 95), check_int("tile", tile, 1, 64)   # up to 1,792 px wide
+    if file_format not in CODECS:
+        raise ValueError(f"`file_format` must be one of {', '.join(CODECS)}. Received: file_format={file_format!r}")
+    _check_codec_available(file_format)
     decoded, sizes = [], []
-    for image in _greyscale("x", x):
+    for mosaic in _mosaics(x, tile):
         buffer = io.BytesIO()
-        Image.fromarray(_to_uint8(image), mode="L").save(buffer, format=file_format, quality=quality)
+        Image.fromarray(_to_uint8(mosaic), mode="L").save(buffer, format=file_format, quality=quality,
+                                                         **_SAVE_OPTIONS.get(file_format, {}))
         sizes.append(8 * buffer.tell())
         buffer.seek(0)
-        decoded.append(np.asarray(Image.open(buffer).convert("L"), dtype="float32")[..., None] / 255.0)
-    return np.stack(decoded), np.asarray(sizes, dtype="int64")
+        decoded.append(np.asarray(Image.open(buffer).convert("L"), dtype="float32") / 255.0)
+    if tile == 1:
+        return _from_mosaics(decoded, 1, x.shape), np.asarray(sizes, dtype="int64")
+    per_file = tile * tile
+    real = np.minimum(per_file, len(x) - per_file * np.arange(len(sizes)))   # images in each file
+    return _from_mosaics(decoded, tile, x.shape), np.repeat(np.asarray(sizes) / real, per_file)[:len(x)]
 
 
-def jpeg_curve(x, qualities: Sequence[int], file_format: str = "JPEG") -> dict[str, np.ndarray]:
-    """Mean file size (bits per image) and mean PSNR of ``x`` written as JPEG (or ``"WEBP"``) at each quality.
+def jpeg_curve(x, qualities: Sequence[int], file_format: str = "JPEG", tile: int = 1) -> dict[str, np.ndarray]:
+    """Mean file size (bits per image) and mean PSNR of ``x`` written as JPEG (or another codec) at each quality.
 
-    Returns ``{"quality", "bits", "psnr"}``, one entry per quality, for a rate-distortion plot.
+    ``tile`` as in :func:`codec_roundtrip` (1: one file per image). Returns ``{"quality", "bits",
+    "psnr"}``, one entry per quality, for a rate-distortion plot.
     """
     if isinstance(qualities, (str, bytes)) or not hasattr(qualities, "__len__") or len(qualities) == 0:
         raise ValueError(f"`qualities` must be a non-empty sequence of qualities in [1, 95]. Received: qualities={qualities!r}")
     x = _greyscale("x", x)
     bits, quality_db = [], []
     for q in qualities:
-        decoded, sizes = jpeg_roundtrip(x, q, file_format)
+        decoded, sizes = codec_roundtrip(x, q, file_format, tile)
         bits.append(sizes.mean())
         quality_db.append(psnr(x, decoded).mean())
     return {"quality": np.asarray(qualities), "bits": np.asarray(bits), "psnr": np.asarray(quality_db)}
