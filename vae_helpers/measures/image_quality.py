@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import io
 from collections.abc import Callable, Sequence
 
@@ -364,10 +363,12 @@ def _check_codec_available(file_format: str) -> None:
 
     if file_format == "JXL":
         try:
-            importlib.import_module("pillow_jxl")   # registers the JXL format with Pillow
+            import pillow_jxl   # importing it registers the JXL format with Pillow
         except ImportError as error:
             raise RuntimeError("JPEG XL files need the pillow-jxl-plugin package (pip install pillow-jxl-plugin), "
                                "a dependency of this course") from error
+        if "JXL" not in Image.SAVE:
+            raise RuntimeError(f"{pillow_jxl.__name__} did not register JPEG XL with Pillow {Image.__version__}")
     elif file_format == "AVIF" and not features.check("avif"):
         raise RuntimeError(f"AVIF files need Pillow 11.3 or newer built with libavif. Received: Pillow {Image.__version__}")
 
