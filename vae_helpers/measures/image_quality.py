@@ -174,17 +174,22 @@ def _from_mosaics(mosaics: list[np.ndarray], tile: int, shape: tuple) -> np.ndar
     return np.concatenate(images)[:n, ..., None].astype("float32")
 
 
-#: Classical denoisers by name; each takes the images and the one parameter :func:`best_filter` tunes.
+#: Classical denoisers by name; each takes the images and the one parameter :func:`tune_denoiser` tunes.
 DENOISERS = {"median": median_denoise, "adaptive median": adaptive_median_denoise,
              "gaussian": gaussian_denoise, "total variation": tv_denoise,
              "wavelet (BayesShrink)": wavelet_denoise, "non-local means": nl_means_denoise, "BM3D": bm3d_denoise}
 
 
-def denoise(x, kind: str, param: float) -> np.ndarray:
-    """Apply the classical denoiser ``kind`` (a key of :data:`DENOISERS`) with its parameter ``param``."""
+def _denoiser(kind: str) -> Callable[[np.ndarray, float], np.ndarray]:
+    """The classical denoiser named ``kind``, a key of :data:`DENOISERS`."""
     if not isinstance(kind, str) or kind not in DENOISERS:
         raise ValueError(f"`kind` must be one of {', '.join(DENOISERS)}. Received: kind={kind!r}")
-    return DENOISERS[kind](x, param)
+    return DENOISERS[kind]
+
+
+def denoise(x, kind: str, param: float) -> np.ndarray:
+    """Apply the classical denoiser ``kind`` (a key of :data:`DENOISERS`) with its parameter ``param``."""
+    return _denoiser(kind)(x, param)
 
 
 def ssim(clean, estimate) -> np.ndarray:
@@ -277,9 +282,7 @@ def tune_denoiser(noisy, clean, kind: str, params: Sequence[float], *,
         correct: fit the monotone correction (``False``: the raw output, as :func:`best_filter`).
     """
     if denoise_fn is None:
-        if not isinstance(kind, str) or kind not in DENOISERS:
-            raise ValueError(f"`kind` must be one of {', '.join(DENOISERS)}. Received: kind={kind!r}")
-        denoise_fn = DENOISERS[kind]
+        denoise_fn = _denoiser(kind)
     elif not callable(denoise_fn):
         raise ValueError(f"`denoise_fn` must be a function (images, param) -> images. Received: denoise_fn={denoise_fn!r}")
     noisy, clean = _greyscale("noisy", noisy), _greyscale("clean", clean)
