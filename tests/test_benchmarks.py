@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vae_helpers.applications.recipes import RD_VAE_BETAS
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -108,3 +110,29 @@ def test_one_class_recipes_smoke_prints_each_budget_and_chooses_the_best_validat
     headline = {(m, e): float(b if m == "vae" else a) for m, e, a, b, _ in rows}
     best = {m: max(("1", "2"), key=lambda e: headline[m, e]) for m in ("autoencoder", "vae")}
     assert f"chosen (best headline score): autoencoder {best['autoencoder']} epochs, vae {best['vae']} epochs" in out
+
+
+def test_rd_vae_recipes_smoke_scores_each_family_on_held_out_images_and_picks_the_best_at_matched_rates():
+    out = run("rd_vae_recipes.py", "--smoke", "--channels", "2", "4", "--epochs", "1", "--min-bits", "1")
+    rows = re.findall(r"^\| +(\d+) \| +([\d.]+) \| +(-?[\d.]+) \| +([\d.]+) \| +([\d.]+) \|$", out, re.M)
+    betas = [f"{b:g}" for b in RD_VAE_BETAS[::2]]                               # a smoke run trains every other β
+    assert [(r[0], r[1]) for r in rows] == [(c, b) for c in ("2", "4") for b in betas]
+    assert "on 64 held-out Fashion-MNIST training images" in out
+    assert all(float(r[3]) > 0 for r in rows)                                   # every stream has words
+    assert "families reaching 1 bits per image: 2 channels (" in out           # --min-bits 1: both families
+    matched = re.findall(r"^\| +(\d+) \| ((?:[ \d.—]+\|)+)$", out, re.M)
+    at_rates = {c: [float("nan") if v.strip() == "—" else float(v) for v in cells.split("|")[:-1]] for c, cells in matched}
+    assert list(at_rates) == ["2", "4"] and all(len(v) == 4 for v in at_rates.values())
+    shared = np.all([np.isfinite(v) for v in at_rates.values()], axis=0)
+    if shared.any():
+        means = {c: np.mean(np.array(v)[shared]) for c, v in at_rates.items()}
+        chosen = re.search(r"chosen: (\d+) channels", out).group(1)
+        assert means[chosen] >= max(means.values()) - 0.011                    # a tie at 2 decimals may go either way
+    else:
+        assert "nothing chosen: no family reaches that rate, or they share no rate of the table" in out
+
+
+def test_rd_vae_recipes_chooses_only_among_families_that_reach_the_required_rate():
+    out = run("rd_vae_recipes.py", "--smoke", "--channels", "2", "--epochs", "1", "--min-bits", "1e9")
+    assert "families reaching 1e+09 bits per image: none" in out and not re.search(r"^chosen:", out, re.M)
+    assert "nothing chosen: no family reaches that rate" in out

@@ -126,6 +126,9 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
     # data
     ("vae_helpers.data.datasets.Dataset.__init__", "x_train"): RECORD,
     ("vae_helpers.data.datasets.Dataset.__init__", "x_test"): RECORD,
+    ("vae_helpers.data.datasets.pixel_levels", "x"):
+        Takes(lambda m, x: m.datasets.pixel_levels(x),
+              accepts={"rgb": ELEMENTWISE, "single_2d": ANY_SHAPE, "extra_axis": ANY_SHAPE}),
     ("vae_helpers.data.datasets.binarize", "x"):
         Takes(lambda m, x: m.datasets.binarize(x),
               accepts={"rgb": ELEMENTWISE, "single_2d": ANY_SHAPE + " (load_dataset passes (n, h, w))",
@@ -150,6 +153,8 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
         Takes(lambda m, x: m.baselines.LinearDenoiser.fit(partner(x), x), accepts={"rgb": "a linear map of every pixel and channel"}),
     ("vae_helpers.measures.baselines.nearest_distance", "images"):
         Takes(lambda m, x: m.baselines.nearest_distance(partner(x), x), accepts={"rgb": ELEMENTWISE}),
+    ("vae_helpers.measures.baselines.nearest_index", "images"):
+        Takes(lambda m, x: m.baselines.nearest_index(partner(x), x), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.baselines.squared_distance", "images"):
         Takes(lambda m, x: m.baselines.squared_distance(x, partner(x)[0]), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.diagnostics.dead_units", "x"): Takes(lambda m, x: m.diagnostics.dead_units(m.vae.encoder, x)),
@@ -218,6 +223,8 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
         Takes(lambda m, x: m.cvae.reconstruct(x, np.zeros(len(x), "int64"))),
     ("vae_helpers.models.densities.bernoulli_log_likelihood", "x"): TENSOR,
     ("vae_helpers.models.densities.discretized_logistic_log_likelihood", "x"): TENSOR,
+    ("vae_helpers.models.densities.gaussian_pixel_log_likelihood", "x"): TENSOR,
+    ("vae_helpers.models.gaussian.GaussianVAE.log_likelihood", "x"): TENSOR,
     ("vae_helpers.models.discrete.DiscreteVAE.compute_losses", "x"): TENSOR,
     ("vae_helpers.models.discrete.DiscreteVAE.log_likelihood", "x"): TENSOR,
     ("vae_helpers.models.discrete.to_levels", "x"):

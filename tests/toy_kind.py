@@ -53,5 +53,5 @@ def build_from_config(config, dataset, steps_per_epoch: int) -> GaussianDecoderV
     return vae
 
 
-KIND = ModelKind("gaussian_vae", build_from_config, frozenset({"filters", "beta", "snapshot_samples"}), likelihood="gaussian",
+KIND = ModelKind("toy_gaussian_vae", build_from_config, frozenset({"filters", "beta", "snapshot_samples"}), likelihood="gaussian",
                  key_tag=lambda config: f"gauss-beta{config.beta:g}")

@@ -67,7 +67,7 @@ def test_new_settings_change_the_key_only_when_set():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"model": "gan"}, r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae. Received: model='gan'"),
+    ({"model": "gan"}, r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae, gaussian_vae. Received: model='gan'"),
     ({"model": "autoencoder", "kl_warmup_epochs": 2}, r"`model='autoencoder'` does not support kl_warmup_epochs"),
     ({"model": "autoencoder", "snapshot_samples": 4}, r"`model='autoencoder'` does not support snapshot_samples"),
     ({"normal_class": -1}, r"`normal_class` must be a non-negative integer or None. Received: normal_class=-1"),
@@ -315,3 +315,26 @@ def test_one_class_validation_comes_from_the_training_split_only():
     np.testing.assert_array_equal(x, x_again)
     with pytest.raises(ValueError, match="`config` must be a one-class TrainConfig with validation_images"):
         recipes.one_class_validation(dataclasses.replace(config, validation_images=0))
+
+
+def test_the_rate_distortion_family_fine_tunes_one_base_and_holds_out_training_images_only():
+    from vae_helpers.applications import recipes
+    from vae_helpers.core.settings import get_settings
+    from vae_helpers.training.trainer import training_data
+
+    settings = get_settings("smoke")
+    base = recipes.rd_vae_base(settings, channels=4)
+    point = recipes.rd_vae_config(settings, 0.3, channels=4)
+    assert (base.model, base.beta, base.dense_units, base.latent_dim, base.epochs) == ("gaussian_vae", 1.0, 0, 4, 2)
+    assert point.init_from == base and (point.beta, point.epochs, point.learning_rate) == (0.3, 1, 1e-3)
+    held_out = recipes.held_out_images(point)
+    np.testing.assert_array_equal(held_out, recipes.held_out_images(base))          # the base's and every point's
+    assert len(held_out) == 64
+    fitted = {row.tobytes() for row in training_data(point)[0].x_train}
+    assert not any(image.tobytes() in fitted for image in held_out)                  # held out of the training
+    test = {row.tobytes() for row in load_dataset("fashion_mnist", seed=0).x_test}
+    assert not any(image.tobytes() in test for image in held_out)                    # and not test images
+    with pytest.raises(ValueError, match="`config` must be a TrainConfig with validation_images"):
+        recipes.held_out_images(dataclasses.replace(base, validation_images=0))
+    with pytest.raises(ValueError, match="`channels` must be"):
+        recipes.rd_vae_base(settings, channels=0)

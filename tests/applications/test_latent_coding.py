@@ -40,6 +40,15 @@ def test_stream_decodes_exactly_and_costs_the_ideal_size_plus_at_most_two_words(
     assert ideal <= 32 * len(words) <= ideal + 64 + 0.01 * ideal
 
 
+def test_a_stream_round_trip_returns_the_dequantized_codes_and_the_stream_size_per_code():
+    rng = np.random.default_rng(3)
+    z, steps = rng.standard_normal((40, 5)), np.array([0.1, 0.3, 1.0, 2.0, 8.0])
+    decoded, bits = lc.stream_round_trip(z, steps)
+    index = lc.quantize(z, steps)
+    assert np.array_equal(decoded, lc.dequantize(index, steps))
+    assert bits == 32 * len(lc.compress_codes(index, steps)) / 40
+
+
 def test_file_bits_are_whole_words_of_single_image_streams():
     steps = np.full(16, 0.3)
     index = lc.quantize(np.random.default_rng(2).standard_normal((5, 16)), steps)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vae_helpers.measures import baselines
-from vae_helpers.measures.baselines import PCACodec, mean_image, nearest_distance, squared_distance, typicality
+from vae_helpers.measures.baselines import PCACodec, mean_image, nearest_distance, nearest_index, squared_distance, typicality
 
 
 def _low_rank_images(n: int = 200, rank: int = 3, side: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -105,6 +105,10 @@ def test_nearest_distance_finds_the_closest_training_image():
     assert np.allclose(got, brute, atol=1e-9) and np.allclose(got[:2], 0.0, atol=1e-9)
     with pytest.raises(ValueError, match="`images` must"):
         nearest_distance(train, np.zeros((2, 5, 5, 1), "float32"))
+    index = nearest_index(train, x, batch_size=3)
+    assert index.dtype == np.int64 and list(index[:2]) == [3, 17]
+    brute_index = [int(np.argmin([((xi - ti) ** 2).sum() for ti in train.astype("float64")])) for xi in x.astype("float64")]
+    assert list(index) == brute_index
 
 
 def test_pixel_histogram_counts_each_pixel_with_add_one_smoothing():

@@ -27,6 +27,7 @@ from vae_helpers.models.conditional import ConditionalVAE, build_conditional_vae
 from vae_helpers.data.datasets import load_dataset
 from vae_helpers.training.trainer import MODEL_KINDS, TrainConfig, key_material, model_kind, train_vae
 from vae_helpers.models.discrete import build_discrete_vae
+from vae_helpers.models.gaussian import build_gaussian_vae
 from vae_helpers.models.iwae import build_iwae_vae
 from vae_helpers.models.mlp_vae import build_mlp_vae
 from vae_helpers.models.vae import VAE, build_vae
@@ -44,7 +45,7 @@ def test_every_registered_kind_builds_what_it_says():
         model = kind.build(config, ds, 2)
         assert isinstance(model, keras.Model) and model.takes_labels == kind.takes_labels
         assert model.likelihood == kind.likelihood and hasattr(model, "sample") == kind.has_prior
-    with pytest.raises(ValueError, match=r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae. Received: model='gan'"):
+    with pytest.raises(ValueError, match=r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae, gaussian_vae. Received: model='gan'"):
         TrainConfig(model="gan")
 
 
@@ -148,12 +149,16 @@ def test_every_serializable_model_survives_a_keras_file_round_trip(tmp_path):
     restored = _round_trip(iwae, tmp_path)
     assert restored.iwae_samples == 3
     np.testing.assert_allclose(restored.reconstruct(x), iwae.reconstruct(x), atol=1e-6)
+    gaussian = build_gaussian_vae((8, 8, 1), 2, (8,), dense_units=0, beta=0.5, seed=1)
+    restored = _round_trip(gaussian, tmp_path)
+    assert (restored.beta, restored.likelihood, restored.latent_dim) == (0.5, "gaussian", 32)
+    np.testing.assert_allclose(restored.reconstruct(x), gaussian.reconstruct(x), atol=1e-6)
     mlp = build_mlp_vae((8, 8, 1), 3, 16, beta=4.0, seed=1, objective="capacity", capacity_nats=5.0, capacity_steps=7)
     restored = _round_trip(mlp, tmp_path)
     assert (restored.objective, restored.capacity_nats, restored.capacity_steps, restored.beta) == ("capacity", 5.0, 7, 4.0)
     np.testing.assert_allclose(restored.reconstruct(x), mlp.reconstruct(x), atol=1e-6)
     # every model class of the registry was round-tripped above
-    assert {type(m) for m in (ae, cvae, vae, discrete, iwae, mlp)} == {
+    assert {type(m) for m in (ae, cvae, vae, discrete, iwae, mlp, gaussian)} == {
         type(kind.build(dataclasses.replace(TINY, model=name, **({} if "filters" in kind.options else {"filters": (32, 64)})),
                         load_dataset("digits", n_train=128, n_test=64, seed=0), 2)) for name, kind in MODEL_KINDS.items()}
 
@@ -285,8 +290,8 @@ def test_a_new_kind_with_a_new_decoder_is_one_module_plus_one_entry(tmp_path, mo
     from vae_helpers.measures.evaluation import elbo_per_example, iwae_per_example
     from vae_helpers.training.tensorboard import IMAGE_TAG, read_run
 
-    monkeypatch.setitem(MODEL_KINDS, "gaussian_vae", toy_kind.KIND)
-    config = dataclasses.replace(TINY, model="gaussian_vae", epochs=2)
+    monkeypatch.setitem(MODEL_KINDS, "toy_gaussian_vae", toy_kind.KIND)
+    config = dataclasses.replace(TINY, model="toy_gaussian_vae", epochs=2)
     assert "-z3-gauss-beta1-e2-" in config.key()
     with pytest.raises(ValueError, match="does not support free_bits"):
         dataclasses.replace(config, free_bits=0.5)

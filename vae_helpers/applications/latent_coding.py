@@ -27,7 +27,7 @@ from scipy.stats import norm
 from ..core.checks import check_int, check_number
 
 __all__ = ["MAX_INDEX", "code_bits", "compress_codes", "decompress_codes", "dequantize", "file_bits", "latent_steps",
-           "quantize"]
+           "quantize", "stream_round_trip"]
 
 MAX_INDEX = 1023   # symbols -MAX_INDEX..MAX_INDEX; codes beyond them are clipped (a mean of 1023 steps is far out)
 WORD_BITS = 32     # constriction's ANS coder writes 32-bit words
@@ -139,3 +139,17 @@ def file_bits(indices, steps) -> np.ndarray:
     steps = _check_steps(steps)
     indices = _check_indices(indices, len(steps))
     return np.array([WORD_BITS * len(compress_codes(row[None], steps)) for row in indices], dtype="int64")
+
+
+def stream_round_trip(z, steps) -> tuple[np.ndarray, float]:
+    """Send codes ``z`` as one stream and decode it: what the receiver gets, and the bits per code.
+
+    Quantizes ``z`` with ``steps``, writes every code in one ANS stream (:func:`compress_codes`), reads it
+    back and checks that it holds the same integers, then dequantizes. Returns ``(decoded codes,
+    stream size in bits / number of codes)``.
+    """
+    index = quantize(z, steps)
+    words = compress_codes(index, steps)
+    if not np.array_equal(decompress_codes(words, steps, len(index)), index):   # the file really decodes
+        raise RuntimeError("the ANS stream did not decode to the codes it was written from")
+    return dequantize(index, steps), WORD_BITS * len(words) / len(index)

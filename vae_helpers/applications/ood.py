@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.checks import MAX_PIXELS, check_images, check_int, check_seed
+from ..data.datasets import pixel_levels
 
 __all__ = ["embed_digits", "ood_sets", "to_8bit"]
 
 
 def to_8bit(x) -> np.ndarray:
     """Images in [0, 1] rounded to the nearest of the 256 levels ``k / 255`` (float32)."""
-    x = check_images("x", x)
-    return (np.rint(x * 255.0) / 255.0).astype("float32")
+    return (pixel_levels(check_images("x", x)) / 255.0).astype("float32")
 
 
 def embed_digits(x, size: int = 20, canvas: int = 28) -> np.ndarray:

@@ -5,11 +5,16 @@ models' config and the validation images, from the training split, that their re
 
 Notebook 07, section 1 (denoising), and ``benchmarks/denoiser_recipes.py``: the noises, the grids the
 classical denoisers are tuned over, how an image is corrupted, the denoising autoencoder's config and
-the held-out training images that every denoising choice is made on. (Settings that live in a notebook's Parameters cell are read by benchmarks with
+the held-out training images that every denoising choice is made on.
+
+Notebook 07, section 2 (rate and distortion), and ``benchmarks/rd_vae_recipes.py``: the β family of
+VAEs with a spatial code trained on the squared error, and the held-out images its size is chosen on. (Settings that live in a notebook's Parameters cell are read by benchmarks with
 :func:`vae_helpers.notebook.notebook_parameters` instead.)
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -19,8 +24,8 @@ from ..data.datasets import load_dataset
 from ..measures import image_quality as iq
 from ..training.trainer import TrainConfig, training_data
 
-__all__ = ["DENOISER_GRIDS", "DENOISING_NOISES", "corrupt", "denoising_ae_config", "denoising_validation",
-           "one_class_config", "one_class_validation"]
+__all__ = ["DENOISER_GRIDS", "DENOISING_NOISES", "RD_VAE_BETAS", "corrupt", "denoising_ae_config", "denoising_validation",
+           "held_out_images", "one_class_config", "one_class_validation", "rd_vae_base", "rd_vae_config"]
 
 
 def one_class_config(settings: RunSettings, model: str, normal_class: int, seed: int, epochs: int) -> TrainConfig:
@@ -94,4 +99,38 @@ def denoising_validation(config: TrainConfig) -> np.ndarray:
     if not isinstance(config, TrainConfig) or not config.denoising or not config.validation_images:
         raise ValueError("`config` must be a denoising TrainConfig with validation_images (denoising_ae_config). "
                          f"Received: config={config!r}")
+    return held_out_images(config)
+
+
+#: Notebook 07's rate–distortion family: one VAE per β (larger β, fewer bits), each fine-tuned from one base.
+RD_VAE_BETAS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def rd_vae_base(settings: RunSettings, channels: int = 8, epochs: int = 5, seed: int = 0) -> TrainConfig:
+    """The base of notebook 07's rate–distortion family: β = 1, a 7 x 7 x ``channels`` latent, the squared error.
+
+    A ``"gaussian_vae"`` (:mod:`vae_helpers.models.gaussian`) with the course's filters (32, 64) and a spatial
+    code, ``epochs`` epochs (at most 2 in a smoke run) on 21,000 Fashion-MNIST training images of which the
+    last 1,000 (64 in a smoke run) are held out: :func:`held_out_images` returns them, and the number of
+    channels is chosen on them (``benchmarks/rd_vae_recipes.py``), never on the test split.
+    """
+    channels, epochs = check_int("channels", channels, 1, MAX_LATENT_DIM), check_int("epochs", epochs, 1)
+    return TrainConfig(dataset="fashion_mnist", model="gaussian_vae", latent_dim=channels, dense_units=0, beta=1.0,
+                       epochs=settings.epochs(epochs), seed=seed, validation_images=64 if settings.is_smoke else 1000,
+                       n_train=settings.n_train or 21_000, n_test=settings.n_test)
+
+
+def rd_vae_config(settings: RunSettings, beta: float, channels: int = 8, epochs: int = 5, seed: int = 0) -> TrainConfig:
+    """One point of the family: :func:`rd_vae_base` trained one more epoch at ``beta`` (at a third of the learning rate).
+
+    Every point, β = 1 included, thus has the same budget, as notebook 07's 16-D sweep from the README model.
+    """
+    base = rd_vae_base(settings, channels, epochs, seed)
+    return dataclasses.replace(base, beta=beta, epochs=1, learning_rate=1e-3, init_from=base)
+
+
+def held_out_images(config: TrainConfig) -> np.ndarray:
+    """The training images that ``config`` holds out of its training (``validation_images``): validation data."""
+    if not isinstance(config, TrainConfig) or not config.validation_images:
+        raise ValueError(f"`config` must be a TrainConfig with validation_images. Received: config={config!r}")
     return training_data(config)[1][0]

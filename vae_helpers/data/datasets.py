@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.checks import check_int, check_seed
+from ..core.checks import check_int, check_pixels, check_seed
 from .shapes import DEFAULT_SIZE as SHAPES_SIZE
 
 __all__ = ["BINARIZATION_SEED", "DATASETS", "SHAPES_SEED", "SHAPES_TRAIN_SIZE", "DIGIT_CLASSES", "Dataset", "DatasetUnavailableError",
            "FASHION_MNIST_CLASSES", "IMAGE_SHAPES", "KERAS_FILES", "binarize", "keras_cache_dir", "load_dataset",
-           "only_class", "hold_out"]
+           "only_class", "hold_out", "pixel_levels"]
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -160,6 +160,15 @@ def _load_keras(name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
             "fashion-mnist/*.gz files) into $KERAS_HOME/datasets/ (default ~/.keras/datasets/) "
             "and make sure KERAS_HOME is set before Keras is imported."
         ) from exc
+
+
+def pixel_levels(x) -> np.ndarray:
+    """Pixel values in [0, 1] as the nearest of the 256 levels of an 8-bit image: ``round(255 x)`` (int64, same shape).
+
+    The course's one rounding to 8 bits (PNG and codec files, pixel histograms, 8-bit inputs). Values must
+    be finite and in [0, 1] (any shape); computed in the input's own precision.
+    """
+    return np.rint(check_pixels("x", x) * 255.0).astype(np.int64)
 
 
 def binarize(x: np.ndarray, seed: int | Sequence[int] = BINARIZATION_SEED) -> np.ndarray:

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.checks import check_images, check_int, check_number
+from ..data.datasets import pixel_levels
 
-__all__ = ["LinearDenoiser", "PCACodec", "PixelHistogram", "mean_image", "nearest_distance", "squared_distance", "typicality"]
+__all__ = ["LinearDenoiser", "PCACodec", "PixelHistogram", "mean_image", "nearest_distance", "nearest_index", "squared_distance", "typicality"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class PixelHistogram:
     @staticmethod
     def _levels(images, shape=None) -> np.ndarray:
         x = check_images("images", images, shape)
-        return np.rint(x.reshape(len(x), -1).astype("float64") * 255.0).astype("int64")
+        return pixel_levels(x.reshape(len(x), -1).astype("float64"))
 
     @classmethod
     def fit(cls, images, smoothing: float = 1.0) -> "PixelHistogram":
@@ -178,23 +179,35 @@ def squared_distance(images, reference) -> np.ndarray:
     return ((x - ref) ** 2).reshape(len(x), -1).sum(axis=1)
 
 
+def _nearest(train_images, images, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per image of ``images``: the index of its nearest image in ``train_images`` and the squared distance to it."""
+    train = check_images("train_images", train_images)
+    x = check_images("images", images, train.shape[1:])
+    batch_size = check_int("batch_size", batch_size, 1)
+    t = train.reshape(len(train), -1).astype("float64")
+    t_sq = (t ** 2).sum(axis=1)
+    index, distance = np.empty(len(x), dtype=np.int64), np.empty(len(x))
+    for start in range(0, len(x), batch_size):
+        xb = x[start:start + batch_size].reshape(-1, t.shape[1]).astype("float64")
+        d = (xb ** 2).sum(axis=1)[:, None] + t_sq[None, :] - 2.0 * xb @ t.T
+        index[start:start + batch_size] = d.argmin(axis=1)
+        distance[start:start + batch_size] = np.maximum(d.min(axis=1), 0.0)
+    return index, distance
+
+
 def nearest_distance(train_images, images, batch_size: int = 1000) -> np.ndarray:
     """Per image of ``images``, the squared distance (sum over pixels) to its nearest image in ``train_images``.
 
     Exact, by brute force in float64 over batches of ``batch_size`` images (``|x|² + |t|² - 2 x·t``,
     clipped at 0 against rounding).
     """
-    train = check_images("train_images", train_images)
-    x = check_images("images", images, train.shape[1:])
-    batch_size = check_int("batch_size", batch_size, 1)
-    t = train.reshape(len(train), -1).astype("float64")
-    t_sq = (t ** 2).sum(axis=1)
-    out = np.empty(len(x))
-    for start in range(0, len(x), batch_size):
-        xb = x[start:start + batch_size].reshape(-1, t.shape[1]).astype("float64")
-        d = (xb ** 2).sum(axis=1)[:, None] + t_sq[None, :] - 2.0 * xb @ t.T
-        out[start:start + batch_size] = np.maximum(d.min(axis=1), 0.0)
-    return out
+    return _nearest(train_images, images, batch_size)[1]
+
+
+def nearest_index(train_images, images, batch_size: int = 1000) -> np.ndarray:
+    """Per image of ``images``, the index in ``train_images`` of its nearest image (squared distance; as
+    :func:`nearest_distance`): the code of a "codec" that sends which training image to show (notebook 07)."""
+    return _nearest(train_images, images, batch_size)[0]
 
 
 def typicality(train_statistic, statistic, scaled: bool = False) -> np.ndarray:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..core.checks import check_images, check_int, check_number, check_seed
+from ..data.datasets import pixel_levels
 
 __all__ = ["CODECS", "DENOISERS", "TunedDenoiser", "adaptive_median_denoise", "best_filter", "bm3d_denoise",
            "codec_roundtrip", "denoise", "gaussian_denoise", "gaussian_noise", "jpeg_curve", "jpeg_roundtrip",
@@ -324,7 +325,7 @@ def psnr_at_rates(bits, psnr_db, rates) -> np.ndarray:
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     """One greyscale image, ``(h, w, 1)`` or ``(h, w)`` in [0, 1], as 8-bit levels ``(h, w)``."""
-    return np.round((image[..., 0] if image.ndim == 3 else image) * 255).astype("uint8")
+    return pixel_levels(image[..., 0] if image.ndim == 3 else image).astype("uint8")
 
 
 def png_bits(x) -> np.ndarray:

@@ -4,7 +4,8 @@ Each function takes numpy arrays or tensors (``keras.ops``): float64 stays float
 helpers score in float64 with the same formulas the models train with.
 
 - the Gaussian: ``log N(z; mean, exp(log_var))`` and its KL to ``N(0, I)`` (notebook 02);
-- the Bernoulli log-likelihood of pixels given logits (notebook 02);
+- the Bernoulli log-likelihood of pixels given logits (notebook 02), and the Gaussian one of fixed
+  standard deviation around ``sigmoid(logits)`` (a squared error in nats; notebook 07's rate–distortion VAE);
 - the discretized logistic of 8-bit pixels (Salimans et al. 2017; notebook 09), its log-likelihood
   and the probabilities of all 256 levels;
 - the importance weights ``log w = log p(x|z) + log p(z) - log q(z|x)`` and the IWAE bound
@@ -22,7 +23,7 @@ from scipy.special import expit
 from ..core.tf_startup import keras
 
 __all__ = ["HALF_BIN", "LEVELS", "LOG_2PI", "MIN_LOG_SCALE", "bernoulli_log_likelihood", "discretized_logistic_log_likelihood",
-           "discretized_logistic_probabilities", "gaussian_log_density", "iwae_bound", "kl_divergence", "kl_per_dimension",
+           "discretized_logistic_probabilities", "gaussian_log_density", "gaussian_pixel_log_likelihood", "iwae_bound", "kl_divergence", "kl_per_dimension",
            "log_importance_weights"]
 
 ops = keras.ops
@@ -58,6 +59,16 @@ def bernoulli_log_likelihood(x, logits):
     """
     per_pixel = ops.binary_crossentropy(x, logits, from_logits=True)
     return -ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+
+def gaussian_pixel_log_likelihood(x, logits, sigma: float):
+    """log p(x | logits) per example, summed over all pixels, for ``p = N(sigmoid(logits), sigma²)`` per pixel.
+
+    ``-(x - sigmoid(logits))² / (2 sigma²) - log(sigma sqrt(2 pi))`` per pixel: the squared error in nats,
+    up to a constant. A density of grey levels, not a code length (notebook 09's discretized logistic is one).
+    """
+    log_p = gaussian_log_density(x, ops.sigmoid(logits), ops.zeros_like(logits) + 2.0 * math.log(sigma))
+    return ops.sum(ops.reshape(log_p, (ops.shape(log_p)[0], -1)), axis=-1)
 
 
 def log_importance_weights(log_px_z, z, eps, z_log_var, weight=1.0):

@@ -23,6 +23,7 @@ import numpy as np
 
 from .builders import DENSE_UNITS, build_decoder, build_encoder
 from ..core.checks import check_codes, check_int, check_not_implemented, check_pixels
+from ..data.datasets import pixel_levels
 from ..core.tf_startup import keras
 from .kind import ModelKind
 from .densities import (LEVELS, discretized_logistic_log_likelihood, discretized_logistic_probabilities,
@@ -41,7 +42,7 @@ def to_levels(x) -> np.ndarray:
     Every value is converted on its own, so ``x`` may have any shape (a batch, one image, a row of values).
     """
     x = check_pixels("x", x).astype("float64")
-    levels = np.rint(x * (LEVELS - 1))
+    levels = pixel_levels(x)
     off = np.abs(levels - x * (LEVELS - 1)) > 1e-3
     if off.any():
         raise ValueError("`x` must hold 8-bit images scaled to [0, 1] (every value k / 255 for an integer k in [0, 255]). "

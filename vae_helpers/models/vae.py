@@ -28,7 +28,7 @@ from .kind import ModelKind
 from .densities import bernoulli_log_likelihood, kl_divergence, kl_per_dimension
 
 __all__ = ["KIND", "MAX_SAMPLES", "SUPPORTS", "Sampling", "VAE", "bernoulli_log_likelihood", "build_from_config", "build_vae",
-           "kl_divergence", "kl_per_dimension", "load_vae", "prior_sample", "vae_losses"]
+           "kl_divergence", "kl_per_dimension", "load_vae", "prior_sample", "vae_losses", "vae_networks"]
 
 layers, ops = keras.layers, keras.ops
 
@@ -69,14 +69,16 @@ class Sampling(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
-def vae_losses(x, logits, z_mean, z_log_var, beta=1.0, free_bits: float = 0.0) -> dict:
+def vae_losses(x, logits, z_mean, z_log_var, beta=1.0, free_bits: float = 0.0,
+               log_likelihood=bernoulli_log_likelihood) -> dict:
     """The three batch losses: ``loss = reconstruction_loss + beta * kl_loss`` (each a batch mean).
 
     With ``free_bits > 0`` the loss charges each dimension ``max(free_bits, its batch-mean KL)``
-    instead; ``kl_loss`` always reports the true KL.
+    instead; ``kl_loss`` always reports the true KL. ``log_likelihood(x, logits)`` is ``log p(x|z)`` per
+    image (the model's own; Bernoulli by default).
     """
     x, logits, z_mean, z_log_var = (ops.cast(t, "float32") for t in (x, logits, z_mean, z_log_var))
-    reconstruction_loss = -ops.mean(bernoulli_log_likelihood(x, logits))
+    reconstruction_loss = -ops.mean(log_likelihood(x, logits))
     kl_j = ops.mean(kl_per_dimension(z_mean, z_log_var), axis=0)   # batch-mean KL of each dimension
     kl_loss = ops.sum(kl_j)
     kl_charged = ops.sum(ops.maximum(kl_j, free_bits))             # = kl_loss when free_bits = 0
@@ -131,8 +133,8 @@ class VAE(CourseModel):
         z_mean, z_log_var = self.encoder(self.encoder_input(x, training), training=training)
         logits = self.decoder(self.sampling([z_mean, z_log_var]), training=training)
         if training:  # the training objective: with KL warm-up and free bits, if any (notebook 04)
-            return vae_losses(x, logits, z_mean, z_log_var, self.kl_weight(), self.free_bits)
-        return vae_losses(x, logits, z_mean, z_log_var, self.beta)
+            return vae_losses(x, logits, z_mean, z_log_var, self.kl_weight(), self.free_bits, self.log_likelihood)
+        return vae_losses(x, logits, z_mean, z_log_var, self.beta, log_likelihood=self.log_likelihood)
 
     def kl_weight(self):
         """The KL weight of the current training step: ``beta``, ramped up during a warm-up."""
@@ -187,15 +189,22 @@ def build_vae(
     ``dense_units=0`` gives a *spatial* latent: ``latent_dim`` channels at 1/2**len(filters) of the image
     size, with ``convs_per_stage`` convolutions per resolution (notebook 07's denoising VAE).
     """
-    if dense_units == 0:
-        encoder = build_spatial_encoder(input_shape, latent_dim, filters, convs_per_stage=convs_per_stage, variational=True)
-        decoder = build_spatial_decoder(input_shape, latent_dim, filters, convs_per_stage=convs_per_stage, flat=True)
-    else:
-        encoder = build_encoder(input_shape, latent_dim, filters, dense_units, variational=True)
-        decoder = build_decoder(input_shape, latent_dim, filters)
-    vae = VAE(encoder, decoder, beta=beta, seed=seed, name="vae", **vae_kwargs)
+    vae = VAE(*vae_networks(input_shape, latent_dim, filters, dense_units, convs_per_stage), beta=beta, seed=seed, name="vae",
+              **vae_kwargs)
     vae.build((None, *input_shape))
     return vae
+
+
+def vae_networks(input_shape: Sequence[int], latent_dim: int, filters: Sequence[int] = (32, 64), dense_units: int = DENSE_UNITS,
+                 convs_per_stage: int = 1) -> tuple[keras.Model, keras.Model]:
+    """The encoder (image -> ``[z_mean, z_log_var]``) and decoder (z -> logits) of :func:`build_vae`.
+
+    ``dense_units=0``: a spatial latent (``latent_dim`` channels per position), flattened to a vector.
+    """
+    if dense_units == 0:
+        return (build_spatial_encoder(input_shape, latent_dim, filters, convs_per_stage=convs_per_stage, variational=True),
+                build_spatial_decoder(input_shape, latent_dim, filters, convs_per_stage=convs_per_stage, flat=True))
+    return build_encoder(input_shape, latent_dim, filters, dense_units, variational=True), build_decoder(input_shape, latent_dim, filters)
 
 
 #: The TrainConfig options this model kind supports beyond the shared ones (vae_helpers.training.trainer's registry).

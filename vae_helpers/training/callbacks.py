@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from ..core.checks import check_codes, check_images, check_int, check_labels
+from ..data.datasets import pixel_levels
 from ..models.builders import run_batched
 from ..core.tf_startup import keras
 
@@ -145,7 +146,7 @@ class SampleSnapshots(EpochSnapshots):
         check_codes("z_fixed", self.z_fixed, dim=self.model.decoder.input_shape[-1])
 
     def snapshot(self) -> np.ndarray:
-        return np.round(self.model.decode(self.z_fixed, self.batch_size) * 255).astype("uint8")   # the kind's own decoding
+        return pixel_levels(self.model.decode(self.z_fixed, self.batch_size)).astype("uint8")   # the kind's own decoding
 
 
 class LatentSnapshots(EpochSnapshots):

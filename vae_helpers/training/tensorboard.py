@@ -27,6 +27,7 @@ import numpy as np
 from ..models.registry import model_kind
 from .callbacks import SampleSnapshots, snapshot_inputs
 from ..core.checks import check_images, check_int
+from ..data.datasets import pixel_levels
 from ..core.tf_startup import tf
 
 __all__ = ["IMAGE_TAG", "RunWriter", "TENSORBOARD_SAMPLES", "TensorBoardLogger", "TensorBoardWarning", "check_run",
@@ -57,7 +58,7 @@ def _as_uint8(images: np.ndarray) -> np.ndarray:
     if images.dtype == np.uint8:
         check_images("images", images / 255)      # the shape
         return images
-    return np.round(check_images("images", np.clip(images, 0, 1)) * 255).astype("uint8")
+    return pixel_levels(check_images("images", np.clip(images, 0, 1))).astype("uint8")
 
 
 def _reason(exc: Exception) -> str:
