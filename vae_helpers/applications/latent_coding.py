@@ -12,7 +12,8 @@ or relative-entropy coding of a sample of ``q(z | x)``). This module writes an a
 3. **decode** ``z_j = i_j Δ_j`` and run the decoder.
 
 A dimension the model does not use (``q(z_j | x) ≈ p(z_j)``) gets a wide step (``sqrt(12)``) and costs
-little: index 0 then has the mass ``Φ(√3) - Φ(-√3) ≈ 0.917``, about 0.13 bits. :func:`latent_steps` sets ``Δ_j = scale * sqrt(12) * s_j``, where ``s_j`` is the dimension's
+little: index 0 then has the mass ``Φ(√3) - Φ(-√3) ≈ 0.917``, about 0.13 bits. :func:`latent_steps`
+sets ``Δ_j = scale * sqrt(12) * s_j``, where ``s_j`` is the dimension's
 typical posterior standard deviation: the rounding error, uniform on a cell, then has the variance
 ``Δ_j² / 12 = scale² s_j²`` of the noise the decoder was trained with. The file holds only the ANS
 words (32 bits each); the model and the steps are the codec's, shared by sender and receiver like a

@@ -8,7 +8,8 @@ classical denoisers are tuned over, how an image is corrupted, the denoising aut
 the held-out training images that every denoising choice is made on.
 
 Notebook 07, section 2 (rate and distortion), and ``benchmarks/rd_vae_recipes.py``: the β family of
-VAEs with a spatial code trained on the squared error, and the held-out images its size is chosen on. (Settings that live in a notebook's Parameters cell are read by benchmarks with
+VAEs with a spatial code trained on the squared error, and the held-out images its size is chosen on.
+(Settings that live in a notebook's Parameters cell are read by benchmarks with
 :func:`vae_helpers.notebook.notebook_parameters` instead.)
 """
 
@@ -68,7 +69,7 @@ DENOISING_NOISES = {"Gaussian 0.1": ("gaussian", 0.1), "Gaussian 0.3": ("gaussia
 DENOISER_GRIDS = {"gaussian": (0.4, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.0), "median": (3, 5, 7), "adaptive median": (3, 5, 7, 9),
                   "total variation": (0.01, 0.02, 0.03, 0.06, 0.1, 0.15, 0.25, 0.4, 0.6, 1.0),
                   "wavelet (BayesShrink)": (0.5, 1.0, 1.5, 2.0, 3.0),
-                  "non-local means": (0.05, 0.1, 0.2, 0.3, 0.45), "BM3D": (0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.4)}
+                  "non-local means": (0.05, 0.1, 0.2, 0.3, 0.45), "BM3D": (0.07, 0.1, 0.15, 0.2, 0.3, 0.4)}
 
 
 def corrupt(x, noise: str, seed: int) -> np.ndarray:

@@ -32,7 +32,8 @@ import numpy as np
 from ..core.checks import check_images, check_int, check_number
 from ..data.datasets import pixel_levels
 
-__all__ = ["LinearDenoiser", "PCACodec", "PixelHistogram", "mean_image", "nearest_distance", "nearest_index", "squared_distance", "typicality"]
+__all__ = ["LinearDenoiser", "PCACodec", "PixelHistogram", "mean_image", "nearest_distance", "nearest_index", "squared_distance",
+           "typicality"]
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from scipy.special import expit
 from ..core.tf_startup import keras
 
 __all__ = ["HALF_BIN", "LEVELS", "LOG_2PI", "MIN_LOG_SCALE", "bernoulli_log_likelihood", "discretized_logistic_log_likelihood",
-           "discretized_logistic_probabilities", "gaussian_log_density", "gaussian_pixel_log_likelihood", "iwae_bound", "kl_divergence", "kl_per_dimension",
-           "log_importance_weights"]
+           "discretized_logistic_probabilities", "gaussian_log_density", "gaussian_pixel_log_likelihood", "iwae_bound",
+           "kl_divergence", "kl_per_dimension", "log_importance_weights"]
 
 ops = keras.ops
 LOG_2PI = math.log(2.0 * math.pi)

@@ -1,9 +1,8 @@
 """A VAE whose decoder is a Gaussian of fixed standard deviation per pixel: the squared error as its likelihood.
 
 The Bernoulli decoder of notebook 02 charges an error on a pixel near 0 or 1 far more than the same
-error on a grey one, so a Bernoulli VAE spends its code on making the black background exactly black.
-An image codec is judged by the squared error (PSNR), and this model kind (``"gaussian_vae"``) is
-trained on it: ``p(x|z) = N(sigmoid(decoder(z)), SIGMA²)`` per pixel, so that
+error on a grey one; PSNR, by which an image codec is judged, charges them alike. This model kind
+(``"gaussian_vae"``) is trained on the squared error that PSNR measures: ``p(x|z) = N(sigmoid(decoder(z)), SIGMA²)`` per pixel, so that
 
     -log p(x|z) = ||x - x_hat||² / (2 SIGMA²) + const,     loss = -log p(x|z) + beta * KL(q(z|x) || p(z))
 
