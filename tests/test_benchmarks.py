@@ -136,3 +136,17 @@ def test_rd_vae_recipes_chooses_only_among_families_that_reach_the_required_rate
     out = run("rd_vae_recipes.py", "--smoke", "--channels", "2", "--epochs", "1", "--min-bits", "1e9")
     assert "families reaching 1e+09 bits per image: none" in out and not re.search(r"^chosen:", out, re.M)
     assert "nothing chosen: no family reaches that rate" in out
+
+
+def test_disentangling_recipes_smoke_scores_each_candidate_on_the_validation_grid_and_picks_the_best_median():
+    out = run("disentangling_recipes.py", "--smoke", "--seeds", "0", "1", "--objectives", "VAE", "beta-TCVAE")
+    rows = re.findall(r"^\| +(VAE|beta-TCVAE) \| +(beta=[\d.]+) \| +(\d) \| +([\d.]+) \| +([\d.]+) \|", out, re.M)
+    assert [(o, s, seed) for o, s, seed, *_ in rows] == [("VAE", "beta=1", "0"), ("VAE", "beta=1", "1"),
+                                                        ("beta-TCVAE", "beta=4", "0"), ("beta-TCVAE", "beta=4", "1"),
+                                                        ("beta-TCVAE", "beta=8", "0"), ("beta-TCVAE", "beta=8", "1")]
+    assert "on the validation grid (2,592 images, MIG on 256)" in out
+    assert all(0 <= float(mig) <= 1 and 0 <= float(binned) <= 1 for *_, mig, binned in rows)
+    median = {s: np.median([float(r[3]) for r in rows if r[0] == "beta-TCVAE" and r[1] == s]) for s in ("beta=4", "beta=8")}
+    chosen = re.search(r"beta-TCVAE: (beta=\d) \(median MIG ([\d.]+)\)", out)
+    assert median[chosen.group(1)] == max(median.values()) and float(chosen.group(2)) == pytest.approx(max(median.values()), abs=6e-4)
+    assert re.search(r"blob baseline \(a decoder told only the position and the pixel area\): [\d.]+ nats per image", out)

@@ -145,6 +145,8 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
         Takes(lambda m, x: m.baselines.PCACodec.fit(x, 1), accepts={"rgb": "PCA of any pixels: colour images too"}),
     ("vae_helpers.measures.baselines.PCACodec.encode", "images"): Takes(lambda m, x: m.pca.encode(x)),
     ("vae_helpers.measures.baselines.PCACodec.reconstruct", "images"): Takes(lambda m, x: m.pca.reconstruct(x)),
+    ("vae_helpers.measures.baselines.group_mean_nll", "images"):
+        Takes(lambda m, x: m.baselines.group_mean_nll(x, np.arange(len(x)) % 2), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.baselines.mean_image", "images"):
         Takes(lambda m, x: m.baselines.mean_image(x), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.baselines.LinearDenoiser.fit", "noisy"):
@@ -159,6 +161,8 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
         Takes(lambda m, x: m.baselines.squared_distance(x, partner(x)[0]), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.diagnostics.dead_units", "x"): Takes(lambda m, x: m.diagnostics.dead_units(m.vae.encoder, x)),
     ("vae_helpers.measures.diagnostics.latent_report", "x"): Takes(lambda m, x: m.diagnostics.latent_report(m.vae, x)),
+    ("vae_helpers.measures.disentanglement.score_model", "images"):
+        Takes(lambda m, x: m.disentanglement.score_model(m.vae, x, np.arange(len(x))[:, None] % 2, n_scored=4)),
     ("vae_helpers.measures.evaluation.bernoulli_nll", "x"):
         Takes(lambda m, x: m.evaluation.bernoulli_nll(x, partner(x)), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.evaluation.elbo_and_iwae_per_example", "x"):
@@ -213,6 +217,9 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
     ("vae_helpers.models.base.CourseModel.encoder_input", "x"): TENSOR,
     ("vae_helpers.models.base.CourseModel.log_likelihood", "x"): TENSOR,
     ("vae_helpers.models.builders.TrainingNoise.call", "x"): TENSOR,
+    ("vae_helpers.models.builders.start_at_mean_ink", "images"):
+        Takes(lambda m, x: m.builders.start_at_mean_ink(m.vae.decoder.get_layer("logits"), x),
+              accepts={"rgb": "only the mean pixel of the images is read"}),
     ("vae_helpers.models.builders.predict_images", "inputs"): RUNNER,
     ("vae_helpers.models.builders.run_batched", "inputs"): RUNNER,
     ("vae_helpers.models.conditional.ConditionalVAE.call", "inputs"): TENSOR,
@@ -316,7 +323,8 @@ def m(tmp_path_factory):
     from vae_helpers.applications import anomaly, ood, recipes
     from vae_helpers.core import checks
     from vae_helpers.data import datasets
-    from vae_helpers.measures import baselines, diagnostics, evaluation
+    from vae_helpers.measures import baselines, diagnostics, disentanglement, evaluation
+    from vae_helpers.models import builders
     from vae_helpers.measures import image_quality as iq
     from vae_helpers.measures.classifier import Classifier, ClassifierConfig, build_classifier
     from vae_helpers.models import discrete, iwae
@@ -331,6 +339,7 @@ def m(tmp_path_factory):
         anomaly=anomaly, checks=checks, ood=ood, recipes=recipes, datasets=datasets, diagnostics=diagnostics,
         evaluation=evaluation, iq=iq, discrete=discrete, iwae=iwae, callbacks=callbacks, tensorboard=tensorboard,
         animation=animation, latent_space=latent_space, plotting=plotting, tmp=tmp, baselines=baselines,
+        disentanglement=disentanglement, builders=builders,
         pca=baselines.PCACodec.fit(G, 2),
         vae=build_vae((8, 8, 1), 2, (8,), 16, seed=0),
         ae=build_autoencoder_model((8, 8, 1), 2, (8,), 16, seed=0),

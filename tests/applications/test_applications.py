@@ -67,7 +67,7 @@ def test_new_settings_change_the_key_only_when_set():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"model": "gan"}, r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae, gaussian_vae. Received: model='gan'"),
+    ({"model": "gan"}, r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae, gaussian_vae, disentangling_vae. Received: model='gan'"),
     ({"model": "autoencoder", "kl_warmup_epochs": 2}, r"`model='autoencoder'` does not support kl_warmup_epochs"),
     ({"model": "autoencoder", "snapshot_samples": 4}, r"`model='autoencoder'` does not support snapshot_samples"),
     ({"normal_class": -1}, r"`normal_class` must be a non-negative integer or None. Received: normal_class=-1"),

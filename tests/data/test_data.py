@@ -57,7 +57,7 @@ def test_test_subset_does_not_depend_on_train_subset():
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"`name` must be one of mnist, fashion_mnist, digits, binarized_mnist, shapes. Received: name='cifar10'"):
+    with pytest.raises(ValueError, match=r"`name` must be one of mnist, fashion_mnist, digits, binarized_mnist, shapes, shapes_grid. Received: name='cifar10'"):
         data.load_dataset("cifar10")
 
 

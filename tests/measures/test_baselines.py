@@ -135,3 +135,22 @@ def test_linear_denoiser_recovers_a_known_affine_corruption_and_beats_the_identi
     assert ((fitted(gaussian) - clean) ** 2).mean() < ((gaussian - clean) ** 2).mean()
     with pytest.raises(ValueError, match=r"`clean` must hold one image per noisy image, 500. Received: 3"):
         baselines.LinearDenoiser.fit(noisy, clean[:3])
+
+
+def test_group_mean_nll_scores_each_image_under_its_groups_pixel_mean():
+    from vae_helpers.measures.baselines import group_mean_nll
+
+    a, b = np.zeros((1, 2, 2, 1), "float32"), np.zeros((1, 2, 2, 1), "float32")
+    a[0, 0, 0], b[0, 0, 1] = 1, 1                    # two images that differ in two pixels
+    images = np.concatenate([a, b, a])
+    # one group: pixel means 2/3, 1/3, 0, 0; image a scores -log(2/3) - log(2/3) (its 0 at the 1/3 pixel)
+    together = group_mean_nll(images, np.zeros(3))
+    np.testing.assert_allclose(together[[0, 2]], -2 * np.log(2 / 3), rtol=1e-6)
+    np.testing.assert_allclose(together[1], -2 * np.log(1 / 3), rtol=1e-6)
+    # told which image it is, a decoder draws each exactly: 0 nats, up to the clip of 1e-7 per pixel
+    assert group_mean_nll(images, [0, 1, 0]).max() < 4 * 1e-6
+    # rows of several properties group as tuples
+    np.testing.assert_allclose(group_mean_nll(images, [[0, 5], [0, 5], [1, 5]]),
+                               [-2 * np.log(0.5), -2 * np.log(0.5), 0.0], atol=1e-5)
+    with pytest.raises(ValueError, match=r"`groups` must be finite numbers, one value or one row per image \(3\)"):
+        group_mean_nll(images, [0, 1])

@@ -91,3 +91,25 @@ def test_q_estimator_matches_the_binned_one_for_sharp_codes():
     q = disentanglement.mutual_information_matrix_q(z_mean, np.full(z_mean.shape, np.log(1e-6)), factors)
     binned = disentanglement.mutual_information_matrix(z_mean, factors, n_bins=100)
     np.testing.assert_allclose(q, binned, atol=0.02)
+
+
+def test_score_model_reads_the_codes_and_reconstructions_of_a_model():
+    """A stand-in model whose code copies two factors sharply and whose decoder returns the images themselves."""
+    rng = np.random.default_rng(0)
+    factors = np.stack(np.meshgrid(np.arange(4), np.arange(5), indexing="ij"), -1).reshape(-1, 2)
+    images = (rng.random((len(factors), 4, 4, 1)) < 0.5).astype("float32")
+
+    class Copy:
+        def encode(self, x):
+            assert x is images
+            return factors.astype("float32") * 10, np.full(factors.shape, -10.0, "float32")
+
+        def decode(self, z):
+            return images[np.lexsort((z[:, 1], z[:, 0]))]   # the grid order: back to the image of each code
+
+    s = disentanglement.score_model(Copy(), images, factors, n_scored=20)
+    assert s["mig"] == pytest.approx(1.0, abs=0.02) and s["binned"] == pytest.approx(1.0, abs=0.02)
+    assert s["mi"].shape == (2, 2) and np.all(s["kl"] > 10)
+    assert s["recon"] < 1e-4 and np.array_equal(s["reconstructions"], images)
+    with pytest.raises(ValueError, match=r"`n_scored` must be an integer"):
+        disentanglement.score_model(Copy(), images, factors, n_scored=1)

@@ -82,3 +82,17 @@ def test_autoencoder_rejects_mismatched_parts():
         models.build_autoencoder(encoder, models.build_decoder((8, 8, 1), 2))
     with pytest.raises(ValueError, match=r"`encoder` must output one code"):
         models.build_autoencoder(models.build_encoder((8, 8, 1), 2, variational=True), models.build_decoder((8, 8, 1), 2))
+
+
+def test_start_at_mean_ink_sets_the_output_bias_to_the_logit_of_the_mean_pixel():
+    from vae_helpers.core.tf_startup import keras
+    from vae_helpers.models.builders import start_at_mean_ink
+
+    layer = keras.layers.Dense(4)
+    layer.build((None, 2))
+    images = np.zeros((4, 2, 2, 1), "float32")
+    images[:, 0, 0] = 1                                      # a quarter of the pixels on
+    start_at_mean_ink(layer, images)
+    np.testing.assert_allclose(layer.bias.numpy(), np.full(4, np.log(0.25 / 0.75)), rtol=1e-6)
+    start_at_mean_ink(layer, np.zeros((2, 2, 2, 1), "float32"))   # blank images: clipped, not -inf
+    assert np.all(np.isfinite(layer.bias.numpy())) and layer.bias.numpy()[0] == pytest.approx(np.log(1e-3 / (1 - 1e-3)))

@@ -89,7 +89,7 @@ def test_each_objective_trains_caches_and_reports_the_elbo_on_validation(tmp_pat
     np.testing.assert_allclose(h["val_loss"], np.add(h["val_reconstruction_loss"], h["val_kl_loss"]), rtol=1e-4)
     again = train_vae(config, cache_dir=tmp_path, verbose=0)
     assert again.from_cache and f"mlp-{objective}-beta{beta:g}" in config.key()
-    x = np.zeros((3, 33, 33, 1), dtype="float32")
+    x = np.zeros((3, 32, 32, 1), dtype="float32")
     np.testing.assert_allclose(again.model.encode(x)[0], result.model.encode(x)[0], rtol=1e-6)
 
 
@@ -138,3 +138,32 @@ def test_a_negative_step_and_a_one_image_batch_for_beta_tcvae_are_refused():
         capacity(-5, 10.0, 10)
     with pytest.raises(ValueError, match=r"`batch_size` must be at least 2 with objective='beta_tcvae'"):
         TrainConfig(dataset="shapes", model="mlp_vae", objective="beta_tcvae", beta=4.0, batch_size=1)
+
+
+# -- the convolutional kind with the same objectives (vae_helpers.models.disentangling) --
+
+def test_the_convolutional_kind_trains_every_objective_on_the_grid_and_starts_at_the_mean_ink(tmp_path):
+    from vae_helpers.data.datasets import load_dataset
+    from vae_helpers.models.disentangling import build_from_config
+
+    tiny = dict(dataset="shapes_grid", model="disentangling_vae", latent_dim=3, epochs=1, batch_size=64, n_train=256,
+                n_test=64, filters=(4, 8), dense_units=16)
+    data = load_dataset("shapes_grid", n_train=256, n_test=64)
+    untrained = build_from_config(TrainConfig(**tiny), data, steps_per_epoch=4)
+    ink = data.x_train.mean()
+    np.testing.assert_allclose(untrained.decode(np.zeros((2, 3), "float32")).mean(), ink, rtol=0.05)
+    assert untrained.decoder.get_layer("logits").bias.numpy()[0] == pytest.approx(np.log(ink / (1 - ink)), rel=1e-5)
+    for objective, beta, capacity_nats in (("elbo", 4.0, 0.0), ("beta_tcvae", 6.0, 0.0), ("capacity", 100.0, 3.0)):
+        config = TrainConfig(**tiny, objective=objective, beta=beta, capacity_nats=capacity_nats)
+        result = train_vae(config, cache_dir=tmp_path, verbose=0)
+        assert isinstance(result.model, DisentanglingVAE) and result.model.objective == objective
+        assert result.model.encoder.get_layer("conv_1") is not None and np.isfinite(result.history["val_loss"][-1])
+        assert config.key().startswith("shapes_grid-z3-conv-") and train_vae(config, cache_dir=tmp_path, verbose=0).from_cache
+    assert "c3-gamma100" in TrainConfig(**tiny, objective="capacity", beta=100.0, capacity_nats=3.0).key()
+
+
+def test_the_convolutional_kind_refuses_what_it_does_not_implement():
+    with pytest.raises(ValueError, match=r"`model='disentangling_vae'` does not support free_bits"):
+        TrainConfig(dataset="shapes_grid", model="disentangling_vae", free_bits=0.5)
+    with pytest.raises(ValueError, match=r"its sides must be multiples of 64"):
+        TrainConfig(dataset="shapes_grid", model="disentangling_vae", filters=(8,) * 6)

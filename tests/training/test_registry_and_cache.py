@@ -45,7 +45,7 @@ def test_every_registered_kind_builds_what_it_says():
         model = kind.build(config, ds, 2)
         assert isinstance(model, keras.Model) and model.takes_labels == kind.takes_labels
         assert model.likelihood == kind.likelihood and hasattr(model, "sample") == kind.has_prior
-    with pytest.raises(ValueError, match=r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae, gaussian_vae. Received: model='gan'"):
+    with pytest.raises(ValueError, match=r"`model` must be one of vae, autoencoder, conditional_vae, mlp_vae, discrete_vae, iwae_vae, gaussian_vae, disentangling_vae. Received: model='gan'"):
         TrainConfig(model="gan")
 
 

@@ -111,7 +111,7 @@ def test_nan_loss_stops_training_with_a_clear_message():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(dataset="cifar"), r"`dataset` must be one of mnist, fashion_mnist, digits, binarized_mnist, shapes. Received: dataset='cifar'"),
+        (dict(dataset="cifar"), r"`dataset` must be one of mnist, fashion_mnist, digits, binarized_mnist, shapes, shapes_grid. Received: dataset='cifar'"),
         (dict(latent_dim=0), r"`latent_dim` must be an integer in \[1, 1024\]. Received: latent_dim=0"),
         (dict(epochs=1.5), r"`epochs` must be an integer in \[1, 10000\]"),
         (dict(beta=-0.1), r"`beta` must be a finite non-negative number. Received: beta=-0.1"),
@@ -166,15 +166,11 @@ def test_a_convolutional_kind_is_refused_images_it_cannot_halve_before_any_data_
     from vae_helpers.training import trainer
 
     monkeypatch.setattr(trainer, "load_dataset", lambda *a, **k: pytest.fail("data was loaded"))
-    with pytest.raises(ValueError, match=r"`dataset='shapes'` has 33 x 33 images, which `model='vae'` with filters=\(32, 64\) "
-                                         r"cannot take: its sides must be multiples of 4"):
-        TrainConfig(dataset="shapes")
+    with pytest.raises(ValueError, match=r"`dataset='shapes'` has 32 x 32 images, which `model='vae'` with filters=\(8, 8, 8, 8, 8, 8\) "
+                                         r"cannot take: its sides must be multiples of 64"):
+        TrainConfig(dataset="shapes", filters=(8,) * 6)
+    with pytest.raises(ValueError, match=r"`dataset='mnist'` has 28 x 28 images, which `model='vae'` with filters=\(8, 8, 8\) "
+                                         r"cannot take: its sides must be multiples of 8"):
+        TrainConfig(dataset="mnist", filters=(8, 8, 8))
     assert TrainConfig(dataset="shapes", model="mlp_vae").dataset == "shapes"   # the MLP takes any size
     assert TrainConfig(dataset="digits", filters=(8, 16, 32)).filters == (8, 16, 32)   # 8 x 8 halves three times
-
-
-def test_plots_on_the_shapes_data_fails_at_once_with_the_reason(capsys):
-    from vae_helpers import cli
-
-    assert cli.main(["plots", "--dataset", "shapes", "--mode", "smoke"]) == 1
-    assert "its sides must be multiples of 4" in capsys.readouterr().err

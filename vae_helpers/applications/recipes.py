@@ -9,6 +9,9 @@ the held-out training images that every denoising choice is made on.
 
 Notebook 07, section 2 (rate and distortion), and ``benchmarks/rd_vae_recipes.py``: the β family of
 VAEs with a spatial code trained on the squared error, and the held-out images its size is chosen on.
+Notebook 08, section 5 (disentanglement), and ``benchmarks/disentangling_recipes.py``: the shapes VAEs,
+each objective's candidate settings, and the setting of each that the benchmark chose on the
+validation grid (``shapes.make_shapes(between=True)``), never on the grid the notebook scores.
 (Settings that live in a notebook's Parameters cell are read by benchmarks with
 :func:`vae_helpers.notebook.notebook_parameters` instead.)
 """
@@ -135,3 +138,30 @@ def held_out_images(config: TrainConfig) -> np.ndarray:
     if not isinstance(config, TrainConfig) or not config.validation_images:
         raise ValueError(f"`config` must be a TrainConfig with validation_images. Received: config={config!r}")
     return training_data(config)[1][0]
+
+
+#: Notebook 08's objectives and the settings each was tried at (``benchmarks/disentangling_recipes.py``). ``beta``
+#: weights the KL (β-VAE), the total correlation (β-TCVAE) or ``|KL - C|`` (capacity annealing, where it is γ).
+DISENTANGLING_CANDIDATES = {
+    "VAE": (dict(beta=1.0),),
+    "beta-VAE": tuple(dict(beta=b) for b in (2.0, 4.0, 8.0)),
+    "capacity": tuple(dict(objective="capacity", beta=100.0, capacity_nats=c) for c in (3.0, 6.0, 9.0)),
+    "beta-TCVAE": tuple(dict(objective="beta_tcvae", beta=b) for b in (4.0, 8.0)),
+}
+#: The candidate of each objective with the best median MIG over the sweep's seeds on the validation grid.
+DISENTANGLING_CHOSEN = {"VAE": DISENTANGLING_CANDIDATES["VAE"][0], "beta-VAE": DISENTANGLING_CANDIDATES["beta-VAE"][1],
+                        "capacity": DISENTANGLING_CANDIDATES["capacity"][2], "beta-TCVAE": DISENTANGLING_CANDIDATES["beta-TCVAE"][0]}
+
+
+def disentangling_config(settings: RunSettings, seed: int = 0, **objective) -> TrainConfig:
+    """A shapes VAE of notebook 08: the ``"disentangling_vae"`` kind, a 10-D code, trained on the factor grid.
+
+    The convolutional encoder and decoder of the course (filters 32, 32, 64; one dense layer of 256), as
+    Burgess et al. (2018) and Locatello et al. (2019) use a convolutional VAE with a 10-D code on dSprites;
+    22 epochs of the 4,704 grid images (about 810 steps of 128; at most 2 epochs in a smoke run) with
+    Adam at 3·10⁻³ and a cosine decay. ``objective`` holds ``beta`` and, if any, ``objective`` and
+    ``capacity_nats`` (one entry of :data:`DISENTANGLING_CANDIDATES`).
+    """
+    return TrainConfig(dataset="shapes_grid", model="disentangling_vae", latent_dim=10, filters=(32, 32, 64), dense_units=256,
+                       batch_size=128, learning_rate=3e-3, epochs=settings.epochs(22), seed=seed,
+                       n_train=settings.n_train, n_test=512, **objective)

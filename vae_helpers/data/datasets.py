@@ -26,10 +26,10 @@ FASHION_MNIST_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
-DATASETS = ("mnist", "fashion_mnist", "digits", "binarized_mnist", "shapes")
+DATASETS = ("mnist", "fashion_mnist", "digits", "binarized_mnist", "shapes", "shapes_grid")
 #: The shape of one image of each dataset, known before loading it (a model kind checks that it can take it).
 IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "digits": (8, 8, 1), "binarized_mnist": (28, 28, 1),
-                "shapes": (SHAPES_SIZE, SHAPES_SIZE, 1)}
+                "shapes": (SHAPES_SIZE, SHAPES_SIZE, 1), "shapes_grid": (SHAPES_SIZE, SHAPES_SIZE, 1)}
 BINARIZATION_SEED = 1234  # fixes the one Bernoulli draw per pixel of binarized_mnist
 SHAPES_TRAIN_SIZE, SHAPES_SEED = 60_000, 1234  # the "shapes" training split: this many random draws, this seed
 
@@ -220,7 +220,9 @@ def load_dataset(
         name: ``"mnist"``, ``"fashion_mnist"``, ``"digits"`` (offline, 8x8), ``"binarized_mnist"`` or
             ``"shapes"`` (dSprites-like images of :mod:`vae_helpers.data.shapes`, labelled by shape: the
             training split is ``SHAPES_TRAIN_SIZE`` images with factors drawn at random, the test
-            split the factor grid, on which disentanglement is measured).
+            split the factor grid, on which disentanglement is measured), or ``"shapes_grid"`` (the same
+            images, trained on the factor grid itself as models are trained and scored on dSprites; its
+            test split is the grid of the values halfway between, which shares no image with it).
         n_train: keep a random subset of this many training images (None: all).
         n_test: keep a random subset of this many test images (None: all).
         seed: seed of the subset choice; the same seed gives the same subset.
@@ -239,6 +241,13 @@ def load_dataset(
         grid = make_shapes()
         x_train, y_train = x_train[..., 0], factors[:, 0].astype("int64")
         x_test, y_test = grid.images[..., 0], grid.factors[:, 0]
+        max_value, class_names = 1.0, SHAPES
+    elif name == "shapes_grid":  # the factor grid to train on, the grid of the values between to test on
+        from .shapes import SHAPES, make_shapes
+
+        grid, between = make_shapes(), make_shapes(between=True)
+        x_train, y_train = grid.images[..., 0], grid.factors[:, 0]
+        x_test, y_test = between.images[..., 0], between.factors[:, 0]
         max_value, class_names = 1.0, SHAPES
     else:
         (x_train, y_train), (x_test, y_test) = _load_keras("mnist" if name == "binarized_mnist" else name)

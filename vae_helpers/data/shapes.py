@@ -21,9 +21,10 @@ __all__ = ["DATA_VERSION", "FACTOR_NAMES", "SHAPES", "ShapesDataset", "draw_shap
            "random_shapes"]
 
 SHAPES = ("square", "ellipse", "triangle")
-FACTOR_NAMES = ("shape", "scale", "rotation", "x", "y")
-DEFAULT_SIZE, DEFAULT_POSITIONS = 33, 9   # 9 whole-pixel positions per axis, the middle one the canvas centre
-DATA_VERSION = 2   # part of the cache key of models trained on "shapes" (2: random training draws, 33-px grid)
+FACTOR_NAMES = ("shape", "scale", "rotation", "pos_x", "pos_y")   # pos_x, pos_y: the centre (as dSprites names them)
+DEFAULT_SIZE, DEFAULT_POSITIONS = 32, 7   # 7 whole-pixel positions per axis, 2 px apart
+DATA_VERSION = 3   # part of the cache key of models trained on "shapes" (3: 32-px canvas, largest half-size size / 6.4)
+HALF_SIZE_SHARE = 1 / 6.4   # the largest shape's half-size, as a share of the canvas side
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ def _positions(size: int, margin: float, n: int) -> np.ndarray | None:
 
 
 def _largest_half_size(size: int) -> tuple[float, float]:
-    """The largest shape's half-size (``size / 7``) and the margin that keeps it on the canvas at any rotation."""
-    half = size / 7
+    """The largest shape's half-size (``size / 6.4``) and the margin that keeps it on the canvas at any rotation."""
+    half = size * HALF_SIZE_SHARE
     return half, half * np.sqrt(2) + 1   # a rotated square's corner stays inside
 
 
@@ -98,15 +99,18 @@ def draw_shapes(shape, scale, rotation, x, y, size: int) -> np.ndarray:
 
 
 def make_shapes(size: int = DEFAULT_SIZE, n_scales: int = 4, n_rotations: int = 8,
-                n_positions: int = DEFAULT_POSITIONS) -> ShapesDataset:
+                n_positions: int = DEFAULT_POSITIONS, between: bool = False) -> ShapesDataset:
     """Draw every combination of shape, scale, rotation, x and y position once.
 
     Args:
         size: the canvas is ``size x size`` pixels.
-        n_scales: scales from 0.5 to 1 of the largest shape (half-size ``size / 7``).
+        n_scales: scales from 0.5 to 1 of the largest shape (half-size ``size / 6.4``).
         n_rotations: angles evenly spaced over a full turn (0 to 2 pi, end excluded).
         n_positions: centre positions along each axis, evenly spaced (rounded to whole pixels) so
             that the largest shape stays on the canvas at any rotation.
+        between: the grid of the values halfway between these: ``n_scales - 1`` scales, the angles turned by
+            half a step, ``n_positions - 1`` positions per axis. It shares no image with the default grid
+            (every scale differs), so settings can be chosen on it and scored on the other.
     """
     size = check_int("size", size, 16, 1024)
     n_scales, n_rotations, n_positions = (check_int(name, value, 1, 1024) for name, value in
@@ -122,10 +126,17 @@ def make_shapes(size: int = DEFAULT_SIZE, n_scales: int = 4, n_rotations: int = 
         largest = max(n for n in range(1, size) if _positions(size, margin, n) is not None)
         raise ValueError(f"`n_positions` must be at most {largest} for size {size}, so that every shape stays on the "
                          f"canvas. Received: n_positions={n_positions}")
-    values = (np.arange(len(SHAPES)),
-              np.linspace(0.5, 1.0, n_scales) if n_scales > 1 else np.array([1.0]),
-              np.arange(n_rotations) * 2 * np.pi / n_rotations,
-              positions, positions.copy())
+    scales = np.linspace(0.5, 1.0, n_scales) if n_scales > 1 else np.array([1.0])
+    rotations = np.arange(n_rotations) * 2 * np.pi / n_rotations
+    if not isinstance(between, bool):
+        raise ValueError(f"`between` must be True or False. Received: between={between!r}")
+    if between:
+        if n_scales < 2 or n_positions < 2:
+            raise ValueError("`between=True` needs at least two scales and two positions to go between. "
+                             f"Received: n_scales={n_scales}, n_positions={n_positions}")
+        scales, positions = (scales[1:] + scales[:-1]) / 2, (positions[1:] + positions[:-1]) / 2
+        rotations = rotations + np.pi / n_rotations
+    values = (np.arange(len(SHAPES)), scales, rotations, positions, positions.copy())
     grid = np.stack(np.meshgrid(*[np.arange(len(v)) for v in values], indexing="ij"), -1).reshape(-1, len(values))
     images = draw_shapes(*(v[grid[:, k]] for k, v in enumerate(values)), size=size)
     return ShapesDataset(images=images[..., None].astype("float32"), factors=grid.astype("int64"),

@@ -18,6 +18,10 @@ A nonlinear model gets credit only for what it adds over these:
 - **A per-pixel histogram** (:class:`PixelHistogram`) is the simplest density model of 8-bit images:
   each pixel's 256 levels counted on the training images, pixels independent. A deep model's
   likelihood gets credit only for what it adds over it.
+- **A decoder that knows only some properties** of each image (:func:`group_mean_nll`): the
+  Bernoulli −log-likelihood of every image under the pixel-wise mean of the images that share those
+  properties (the best factorized decoder given them). On the shapes grid, knowing only where a shape
+  is and how many pixels it covers is the "blob" a model that cannot draw shapes falls back on.
 - **Two-sided typicality** ``|s - median(s_train)|`` turns any per-image statistic (a file size, the
   brightness) into a label-free out-of-distribution score: a set can be atypical in either direction,
   and choosing the direction with the test labels would be cheating.
@@ -31,8 +35,9 @@ import numpy as np
 
 from ..core.checks import check_images, check_int, check_number
 from ..data.datasets import pixel_levels
+from .evaluation import bernoulli_nll
 
-__all__ = ["LinearDenoiser", "PCACodec", "PixelHistogram", "mean_image", "nearest_distance", "nearest_index", "squared_distance",
+__all__ = ["LinearDenoiser", "PCACodec", "PixelHistogram", "group_mean_nll", "mean_image", "nearest_distance", "nearest_index", "squared_distance",
            "typicality"]
 
 
@@ -168,6 +173,28 @@ class LinearDenoiser:
 def mean_image(images) -> np.ndarray:
     """The pixel-wise mean of ``images`` ``(n, h, w, c)``: the best reconstruction that ignores the input."""
     return check_images("images", images).astype("float64").mean(axis=0).astype("float32")
+
+
+def group_mean_nll(images, groups) -> np.ndarray:
+    """``-log p(x)`` in nats of each binary image under the pixel-wise mean of the images in its group.
+
+    ``groups`` ``(n,)`` or ``(n, k)`` holds what the decoder is told about each image (equal rows: one
+    group). No factorized (Bernoulli) decoder that sees only the group can score lower on these images
+    on average: for each pixel, the group's mean is the maximum-likelihood probability. The mean is
+    fitted on the images it scores, so the number is a floor for such a decoder, not a fair rival.
+    """
+    x = check_images("images", images)
+    keys = np.asarray(groups)
+    if keys.ndim not in (1, 2) or len(keys) != len(x) or keys.dtype.kind not in "biuf" or not np.all(np.isfinite(keys)):
+        raise ValueError(f"`groups` must be finite numbers, one value or one row per image ({len(x)}). "
+                         f"Received: shape {keys.shape}, dtype {keys.dtype}")
+    _, group = np.unique(keys.reshape(len(x), -1), axis=0, return_inverse=True)
+    group = group.ravel()
+    flat = x.reshape(len(x), -1).astype("float64")
+    counts = np.bincount(group)
+    means = np.zeros((len(counts), flat.shape[1]))
+    np.add.at(means, group, flat)
+    return bernoulli_nll(x, (means[group] / counts[group, None]).reshape(x.shape))
 
 
 def squared_distance(images, reference) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 from ..training.cache import key_digest, library_versions, load_or_train, resolve_cache_dir
 from ..core.checks import check_images, check_int, check_labels, check_number, check_seed
 from ..data.datasets import DATASETS, load_dataset
+from ..data.shapes import DATA_VERSION as SHAPES_DATA_VERSION
 from ..models.builders import run_batched
 from ..core.tf_startup import keras
 
@@ -52,7 +53,10 @@ class ClassifierConfig:
 
 
 def _key_material(config: ClassifierConfig) -> dict:
-    return {"classifier": dataclasses.asdict(config), "versions": library_versions()}
+    settings = dataclasses.asdict(config)
+    if config.dataset in ("shapes", "shapes_grid"):   # the drawn data changes under the same settings
+        settings["shapes_data"] = SHAPES_DATA_VERSION
+    return {"classifier": settings, "versions": library_versions()}
 
 
 @dataclass

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..core.checks import check_latent_dim, check_not_implemented, check_number, check_units
-from .builders import check_image_shape
+from .builders import check_image_shape, start_at_mean_ink
 from .objectives import OBJECTIVES, capacity_kl_term, total_correlation
 from ..core.tf_startup import keras
 from .kind import ModelKind
@@ -120,11 +120,15 @@ SUPPORTS = frozenset({"beta", "objective", "capacity_nats", "snapshot_images", "
 
 
 def build_from_config(config, dataset, steps_per_epoch: int) -> DisentanglingVAE:
-    """The model a :class:`~vae_helpers.training.trainer.TrainConfig` describes (the training registry's builder)."""
+    """The model a :class:`~vae_helpers.training.trainer.TrainConfig` describes (the training registry's builder),
+    its output bias at the training images' mean ink (:func:`~vae_helpers.models.builders.start_at_mean_ink`)."""
     image_shape = dataset.image_shape
     steps = config.epochs * steps_per_epoch
-    return build_mlp_vae(image_shape, config.latent_dim, config.dense_units, config.beta, seed=config.seed,
-                         objective=config.objective, capacity_nats=config.capacity_nats, capacity_steps=max(1, round(CAPACITY_RAMP_SHARE * steps)))
+    vae = build_mlp_vae(image_shape, config.latent_dim, config.dense_units, config.beta, seed=config.seed,
+                        objective=config.objective, capacity_nats=config.capacity_nats,
+                        capacity_steps=max(1, round(CAPACITY_RAMP_SHARE * steps)))
+    start_at_mean_ink(vae.decoder.get_layer("pixels"), dataset.x_train)
+    return vae
 
 
 #: This module's entry in the registry of model kinds (:data:`vae_helpers.models.registry.MODEL_KINDS`).

@@ -6,13 +6,14 @@ steps_per_epoch)`` and ``KIND``, plus one entry here.
 
 from __future__ import annotations
 
-from . import autoencoder, conditional, discrete, gaussian, iwae, mlp_vae, vae
+from . import autoencoder, conditional, discrete, disentangling, gaussian, iwae, mlp_vae, vae
 from .kind import ModelKind
 
 __all__ = ["MODEL_KINDS", "model_kind"]
 
 MODEL_KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
-    vae.KIND, autoencoder.KIND, conditional.KIND, mlp_vae.KIND, discrete.KIND, iwae.KIND, gaussian.KIND)}
+    vae.KIND, autoencoder.KIND, conditional.KIND, mlp_vae.KIND, discrete.KIND, iwae.KIND, gaussian.KIND,
+    disentangling.KIND)}
 
 
 def model_kind(name: str) -> ModelKind:

@@ -173,7 +173,7 @@ def key_material(config: TrainConfig) -> dict:
     for name in _ADDED_LATER:
         if settings[name] == _default(name):
             del settings[name]
-    if settings["dataset"] == "shapes":   # the data and the TC estimator changed under the same settings
+    if settings["dataset"] in ("shapes", "shapes_grid"):   # the data and the TC estimator changed under the same settings
         settings["shapes_data"] = SHAPES_DATA_VERSION
     return {"config": settings, "versions": library_versions()}
 
