@@ -90,3 +90,18 @@ def test_total_variation():
     for p, q in (([0, 0], [1, 1]), ([np.nan, 1], [1, 1]), ([1, -1], [1, 1]), ([1, 1, 1], [1, 1])):
         with pytest.raises(ValueError, match=r"`p` and `q` must be finite non-negative vectors"):
             total_variation(p, q)
+
+
+def test_the_shape_judge_names_the_shapes_of_the_grid_and_its_key_follows_the_drawn_data(tmp_path, monkeypatch):
+    from vae_helpers.data.shapes import make_shapes
+    from vae_helpers.measures import classifier
+
+    grid = make_shapes()
+    config = ClassifierConfig(dataset="shapes_grid", epochs=10, seed=0)   # the notebook's judge
+    judge = train_classifier(config, cache_dir=tmp_path)
+    accuracy = np.mean(judge.predict_proba(grid.images).argmax(1) == grid.factors[:, 0])
+    blank = judge.predict_proba(np.zeros((3, 32, 32, 1), "float32"))
+    assert accuracy > 0.9 and np.allclose(blank.sum(1), 1)          # three shapes: chance is 1/3
+    key = config.key()
+    monkeypatch.setattr(classifier, "SHAPES_DATA_VERSION", classifier.SHAPES_DATA_VERSION + 1)
+    assert config.key() != key and ClassifierConfig(dataset="digits").key() == ClassifierConfig(dataset="digits").key()
