@@ -29,6 +29,8 @@ import numpy as np
 from ..core.checks import check_codes, check_images, check_int
 from ..core.tf_startup import keras
 from ..models.densities import gaussian_log_density
+from .diagnostics import mean_kl_per_dimension
+from .evaluation import bernoulli_nll
 
 __all__ = ["DEFAULT_BINS", "MAX_ABS_LOG_VAR", "MAX_BINS", "discretize", "entropy", "gap_from_matrix", "mutual_information_gap",
            "mutual_information_gap_q", "mutual_information_matrix", "mutual_information_matrix_q", "score_model"]
@@ -171,9 +173,6 @@ def score_model(vae, images, factors, n_scored: int = 3000, seed: int = 0) -> di
     MIG on every image), ``kl`` (the mean KL of each dimension, nats), ``recon`` (the Bernoulli −log-likelihood
     of each image's reconstruction from its mean code, nats, averaged), ``z_mean`` and ``reconstructions``.
     """
-    from .diagnostics import mean_kl_per_dimension
-    from .evaluation import bernoulli_nll
-
     images = check_images("images", images, greyscale=True)
     z_mean, z_log_var = vae.encode(images)
     z_mean, factors = _check_codes_and_factors(z_mean, factors)
