@@ -22,8 +22,8 @@ from vae_helpers.training.trainer import TrainConfig, train_vae
 
 
 def config(smoke: bool) -> TrainConfig:
-    """Notebook 09's BINARY_CONFIG, read from its Parameters cell: the cache then serves both."""
-    return notebook_parameters("09_compression.ipynb", "smoke" if smoke else "full")["BINARY_CONFIG"]
+    """Notebook 09's IWAE-trained binarized config, read from its Parameters cell: the cache then serves both."""
+    return notebook_parameters("09_compression.ipynb", "smoke" if smoke else "full")["BINARY_CONFIGS"]["IWAE-trained"]
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few calls and images (seconds)")
     args = parser.parse_args()
     params = notebook_parameters("09_compression.ipynb", "smoke" if args.smoke else "full")
-    eight_bit, binary = params["EIGHT_BIT_CONFIGS"]["mnist"], params["BINARY_CONFIG"]
+    eight_bit, binary = params["EIGHT_BIT_CONFIGS"]["mnist"], params["BINARY_CONFIGS"]["IWAE-trained"]
     shape = (28, 28, 1)
     models = {"8-bit (discrete_vae)": build_discrete_vae(shape, eight_bit.latent_dim, eight_bit.filters, seed=0),
               "binarized (iwae_vae)": build_iwae_vae(shape, binary.latent_dim, np.zeros(shape), binary.dense_units, seed=0)}

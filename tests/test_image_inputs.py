@@ -35,13 +35,14 @@ import vae_helpers
 
 #: The parameter names the public API uses for images (a new helper must use one of them, or be listed here).
 IMAGE_ARGS = frozenset({"x", "x0", "x1", "x_in", "x_fixed", "x_train", "x_test", "image", "images", "images_per_epoch",
-                        "clean", "noisy", "estimate", "originals", "reconstructions", "inputs"})
+                        "clean", "noisy", "estimate", "originals", "reconstructions", "inputs", "x_val"})
 
 #: The bad inputs, made from a valid input of the helper (see :func:`bad_input`).
 CASES = ("rgb", "nan", "uint8", "single_2d", "extra_axis")
 
 rng = np.random.default_rng(0)
 G = (np.rint(rng.random((4, 8, 8, 1)) * 255) / 255).astype("float32")   # 4 greyscale 8-bit images in [0, 1]
+TRAIN_8BIT = (rng.integers(0, 8, (400, 8, 8, 1)) * 32 / 255).astype("float32")   # enough images to train a zstd dictionary
 
 
 def bad_input(case: str, good: np.ndarray) -> np.ndarray:
@@ -109,7 +110,7 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
     ("vae_helpers.applications.anomaly.squared_error", "x"): Takes(lambda m, x: m.anomaly.squared_error(m.ae, x)),
     ("vae_helpers.applications.compression.code_lengths", "image"): ELSEWHERE,
     ("vae_helpers.applications.compression.compress", "images"): ELSEWHERE,
-    ("vae_helpers.applications.compression.lossless_baselines", "images"): ELSEWHERE,
+    ("vae_helpers.applications.compression.coding_account", "images"): ELSEWHERE,
     ("vae_helpers.applications.exact_networks.ExactLinear.call", "x"):
         NotCalled("a Keras layer's call inside exact_network (features, or images in a first layer): the coder checks "
                   "images before they reach it (tests/applications/test_compression.py)"),
@@ -163,6 +164,23 @@ TABLE: dict[tuple[str, str], Takes | NotCalled] = {
     ("vae_helpers.measures.diagnostics.latent_report", "x"): Takes(lambda m, x: m.diagnostics.latent_report(m.vae, x)),
     ("vae_helpers.measures.disentanglement.score_model", "images"):
         Takes(lambda m, x: m.disentanglement.score_model(m.vae, x, np.arange(len(x))[:, None] % 2, n_scored=4)),
+    ("vae_helpers.measures.lossless.choose_context_model", "x_train"):
+        Takes(lambda m, x: m.lossless.choose_context_model(x, G, binary=False)),
+    ("vae_helpers.measures.lossless.choose_context_model", "x_val"):
+        Takes(lambda m, x: m.lossless.choose_context_model(G, x, binary=False)),
+    ("vae_helpers.measures.lossless.codec_sizes", "x_test"):
+        Takes(lambda m, x: m.lossless.codec_sizes(x, per_image=(), mosaic=())),
+    ("vae_helpers.measures.lossless.codec_sizes", "x_train"):
+        Takes(lambda m, x: m.lossless.codec_sizes(G, x, per_image=(), mosaic=()), good=TRAIN_8BIT),
+    ("vae_helpers.measures.lossless.context_code_bits", "images"):
+        Takes(lambda m, x: m.lossless.context_code_bits(m.lossless.fit_context_model(G, False, position=True), x, False)),
+    ("vae_helpers.measures.lossless.context_compress", "images"):
+        Takes(lambda m, x: m.lossless.context_compress(m.lossless.fit_context_model(G, False, position=True), x, False)),
+    ("vae_helpers.measures.lossless.fit_context_model", "x_train"):
+        Takes(lambda m, x: m.lossless.fit_context_model(x, False, position=True)),
+    ("vae_helpers.measures.lossless.latent_free_sizes", "x_test"):
+        Takes(lambda m, x: m.lossless.latent_free_sizes(x, [m.lossless.fit_context_model(G, False, position=True)], False)),
+    ("vae_helpers.measures.lossless.pixel_symbols", "images"): Takes(lambda m, x: m.lossless.pixel_symbols(x, False)),
     ("vae_helpers.measures.evaluation.bernoulli_nll", "x"):
         Takes(lambda m, x: m.evaluation.bernoulli_nll(x, partner(x)), accepts={"rgb": ELEMENTWISE}),
     ("vae_helpers.measures.evaluation.elbo_and_iwae_per_example", "x"):
@@ -323,7 +341,7 @@ def m(tmp_path_factory):
     from vae_helpers.applications import anomaly, ood, recipes
     from vae_helpers.core import checks
     from vae_helpers.data import datasets
-    from vae_helpers.measures import baselines, diagnostics, disentanglement, evaluation
+    from vae_helpers.measures import baselines, diagnostics, disentanglement, evaluation, lossless
     from vae_helpers.models import builders
     from vae_helpers.measures import image_quality as iq
     from vae_helpers.measures.classifier import Classifier, ClassifierConfig, build_classifier
@@ -339,7 +357,7 @@ def m(tmp_path_factory):
         anomaly=anomaly, checks=checks, ood=ood, recipes=recipes, datasets=datasets, diagnostics=diagnostics,
         evaluation=evaluation, iq=iq, discrete=discrete, iwae=iwae, callbacks=callbacks, tensorboard=tensorboard,
         animation=animation, latent_space=latent_space, plotting=plotting, tmp=tmp, baselines=baselines,
-        disentanglement=disentanglement, builders=builders,
+        disentanglement=disentanglement, builders=builders, lossless=lossless,
         pca=baselines.PCACodec.fit(G, 2),
         vae=build_vae((8, 8, 1), 2, (8,), 16, seed=0),
         ae=build_autoencoder_model((8, 8, 1), 2, (8,), 16, seed=0),

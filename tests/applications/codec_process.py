@@ -1,7 +1,7 @@
 """One process of the cross-process codec test (tests/applications/test_compression.py).
 
-``python codec_process.py compress DIR NAME`` writes ``DIR/NAME.bbans`` from ``DIR/images.npy`` with the
-model of ``DIR/weights.npz``; ``python codec_process.py decompress DIR`` decodes every
+``python codec_process.py compress DIR NAME`` writes ``DIR/NAME.bbans`` (bits-back) and ``DIR/NAME-is.bbans``
+(importance-sampled bits-back, 4 samples) from ``DIR/images.npy`` with the model of ``DIR/weights.npz``; ``python codec_process.py decompress DIR`` decodes every
 ``DIR/*.bbans`` and prints one line per file: its name and whether it decoded to the images exactly.
 The test runs these under different thread, oneDNN and instruction-set settings.
 """
@@ -32,6 +32,7 @@ if __name__ == "__main__":
     images = np.load(folder / "images.npy")
     if action == "compress":
         (folder / f"{sys.argv[3]}.bbans").write_bytes(compress(vae, images))
+        (folder / f"{sys.argv[3]}-is.bbans").write_bytes(compress(vae, images, importance_samples=4))
     else:
         for path in sorted(folder.glob("*.bbans")):
             try:

@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from vae_helpers.applications.compression import (HEADER_BYTES, INITIAL_WORDS, CompressionError, code_lengths, compress, decompress,
-                                                  model_fingerprint)
+from vae_helpers.applications.compression import (HEADER_BYTES, CompressionError, code_lengths, coding_account, compress, decompress,
+                                                  file_parts, initial_words, model_fingerprint, net_bits)
 from vae_helpers.models.mlp_vae import build_mlp_vae
-from vae_helpers.measures.evaluation import elbo_per_example
+from vae_helpers.measures.evaluation import elbo_per_example, iwae_per_example
 from vae_helpers.data.shapes import make_shapes
 
 
@@ -40,7 +40,7 @@ def test_the_file_grows_by_the_negative_elbo_per_image(vae, images):
     # Net of the one-off part (header + initial words), a file's bits are a one-sample estimate of
     # the summed -ELBO in bits; on 12 images of 256 pixels they agree within a few per cent.
     many = np.concatenate([images] * 4)
-    file_bits = 8 * (len(compress(vae, many)) - HEADER_BYTES) - 32 * INITIAL_WORDS
+    file_bits = net_bits(compress(vae, many))
     elbo_bits = -elbo_per_example(vae, many, n_samples=50).sum() / math.log(2)
     assert file_bits == pytest.approx(elbo_bits, rel=0.05)
 
@@ -70,8 +70,9 @@ def test_a_corrupted_payload_never_decodes_silently(vae, images):
 
 def _forge(data: bytes, **fields) -> bytes:
     """``data`` with some header fields replaced and a valid checksum: what a forger (or a bug) could write."""
-    names = ["magic", "key", "n", "height", "width", "channels", "digest", "seed", "words", "numerics", "checksum"]
-    layout = struct.Struct("<6s16sIHHH32sII8s8s")
+    names = ["magic", "key", "n", "height", "width", "channels", "digest", "seed", "samples", "pad", "kept", "words", "numerics",
+             "checksum"]
+    layout = struct.Struct("<6s16sIHHH32sIHIII8s8s")
     values = dict(zip(names, layout.unpack_from(data)))
     values.update(fields)
     payload = data[layout.size:]
@@ -84,7 +85,7 @@ def _forge(data: bytes, **fields) -> bytes:
 
 def test_the_header_is_the_documented_layout(vae, images):
     data = compress(vae, images)
-    assert HEADER_BYTES == 88 and _forge(data) == data     # re-packing the fields and the checksum gives the same bytes
+    assert HEADER_BYTES == 98 and _forge(data) == data     # re-packing the fields and the checksum gives the same bytes
 
 
 def test_untrusted_headers_are_refused_before_any_allocation(vae, images):
@@ -105,7 +106,7 @@ def test_untrusted_headers_are_refused_before_any_allocation(vae, images):
     with pytest.raises(CompressionError, match=r"does not decode with this model .* took no bits off the stack"):
         decompress(vae, _forge(many, n=100, payload=np.random.default_rng(1).integers(1, 2**32, 400).astype("<u4").tobytes()))
     assert time.perf_counter() - start < 2.0
-    with pytest.raises(CompressionError, match=r"format version 1; this version of vae_helpers reads version 2"):
+    with pytest.raises(CompressionError, match=r"format version 1; this version of vae_helpers reads version 3"):
         decompress(vae, b"VAEBB\x01" + data[6:])
     for bad in ("VAEBB", None, 3.0):
         with pytest.raises(CompressionError, match=rf"`data` must be the bytes compress returned. Received: {type(bad).__name__}"):
@@ -160,7 +161,7 @@ def test_8_bit_round_trip_is_lossless_and_costs_the_negative_elbo(discrete_vae):
     x = (np.clip(rng.normal(128, 30, (40, 16, 16, 1)), 0, 255).round() / 255).astype("float32")
     data = compress(discrete_vae, x)
     assert np.array_equal(decompress(discrete_vae, data), x)
-    file_bits = 8 * (len(data) - HEADER_BYTES) - 32 * INITIAL_WORDS
+    file_bits = net_bits(data)
     elbo_bits = -elbo_per_example(discrete_vae, x, n_samples=50).sum() / math.log(2)
     assert file_bits == pytest.approx(elbo_bits, rel=0.02)
 
@@ -183,7 +184,7 @@ def _certain_encoder_vae(latent_dim: int = 3):
 
 def test_with_a_certain_posterior_the_file_is_minus_log2_p(images):
     """q puts all its mass in one bucket, so nothing comes back: each image costs -log2 p(x|z) + LATENT_BITS * d."""
-    from vae_helpers.applications.compression import LATENT_BITS, net_bits
+    from vae_helpers.applications.compression import LATENT_BITS
     from vae_helpers.models.vae import bernoulli_log_likelihood
 
     model = _certain_encoder_vae()
@@ -196,39 +197,20 @@ def test_with_a_certain_posterior_the_file_is_minus_log2_p(images):
     assert abs(net_bits(compress(model, images)) - total) <= 64           # ANS writes whole 32-bit words
 
 
-def test_lossless_baselines_are_sizes_of_real_files():
-    from vae_helpers.applications.compression import lossless_baselines
-
-    flat = np.zeros((20, 16, 16, 1), dtype="float32")
-    rng = np.random.default_rng(0)
-    noise = (rng.integers(0, 256, (20, 16, 16, 1)) / 255).astype("float32")
-    low, high = lossless_baselines(flat), lossless_baselines(noise)
-    assert set(low) == {"PNG", "WebP (lossless)", "gzip -9", "bz2 -9", "lzma -9e"}
-    assert all(low[name] < 0.25 * high[name] for name in low)            # constant images cost far less than noise
-    assert high["gzip -9"] >= 8 * 256 * 0.98                              # 8-bit noise does not compress
-    binary = lossless_baselines((noise > 0.5).astype("float32"), binary=True)
-    assert binary["gzip -9"] == pytest.approx(256, rel=0.05)              # 1 bit per random binary pixel, packed
-    with pytest.raises(ValueError, match=r"`images` must be a non-empty batch"):
-        lossless_baselines(np.zeros((16, 16, 1)))
-
-
 def test_bad_inputs_to_the_small_helpers_are_refused_by_name(vae, images):
-    from vae_helpers.applications.compression import lossless_baselines, net_bits
-
-    grey = np.full((2, 8, 8, 1), 0.5, "float32")
-    with pytest.raises(ValueError, match=r"`images` must hold only finite pixel values"):
-        lossless_baselines(np.full((2, 8, 8, 1), np.nan, "float32"))
-    with pytest.raises(ValueError, match=r"`images` must be greyscale images"):
-        lossless_baselines(np.zeros((2, 8, 8, 3), "float32"))
-    with pytest.raises(ValueError, match=r"`images` must be binary .* with binary=True.*128 pixels strictly between"):
-        lossless_baselines(grey, binary=True)
-    with pytest.raises(CompressionError, match=r"`data` must be a file written by compress"):
+    with pytest.raises(CompressionError, match=r"`data` is not a BB-ANS file"):
         net_bits(b"0123456789")
+    with pytest.raises(CompressionError, match=r"`data` must be a file written by compress. Received: str"):
+        net_bits("0123")
     data = compress(vae, images[:1])
-    assert net_bits(data) == 8 * len(data) - 8 * HEADER_BYTES - 32 * INITIAL_WORDS > 0
+    parts = file_parts(data)
+    assert net_bits(data) == parts["net"] == 8 * len(data) - 8 * HEADER_BYTES - parts["initial"] > 0
     for bad in (np.array([-1, 0, 0]), np.array([0, 0, 2**10]), np.zeros(5, int), np.full(3, 0.5)):
         with pytest.raises(ValueError, match=r"`z_index` must be one bucket index"):
             code_lengths(vae, images[0], z_index=bad)
+    for bad in (0, 5000, 2.5):
+        with pytest.raises(ValueError, match=r"`importance_samples` must be"):
+            compress(vae, images[:1], importance_samples=bad)
 
 
 def test_a_model_whose_likelihood_no_coder_knows_is_refused():
@@ -252,6 +234,51 @@ def test_repeated_calls_trace_the_networks_once(vae, images):
     finally:
         logger.removeHandler(handler)
     assert not [m for m in messages if "retracing" in m]
+
+
+# -- the one-off cost, the accounting and importance-sampled bits-back --
+
+def test_the_file_stores_only_the_initial_words_the_first_image_read(vae, images):
+    account = coding_account(vae, images)
+    data = bytes(account["file"])
+    assert data == compress(vae, images)                                  # the accounting writes the same file
+    parts = file_parts(data)
+    assert parts["header"] + parts["initial"] + parts["net"] == 8 * len(data)
+    # the initial words the first image's pop read, rounded up to whole words (and at most the two words of the head)
+    assert account["read"][0] - 32 <= parts["initial"] <= account["read"][0] + 64 < 32 * parts["initial_words"]
+    decoded, leftover = decompress(vae, data, with_leftover=True)          # the bits read came back: the initial words
+    assert np.array_equal(decoded, images) and np.array_equal(leftover, initial_words(0, parts["initial_words"]))
+
+
+def test_the_account_splits_each_image_into_the_steps_the_coder_took(vae, images):
+    account = coding_account(vae, images)
+    np.testing.assert_allclose(account["growth"], account["pixels"] + account["prior"] - account["read"])
+    assert np.all(account["shuffle"] == 0) and np.all(account["prior"] == 3 * 10)
+    # the coder's lengths are the ideal ones but for its 24-bit quantization: within a bit or two per image
+    np.testing.assert_allclose(account["growth"], account["ideal"], atol=2.0)
+    np.testing.assert_allclose(account["ideal"], account["ideal_pixels"] + 30 - account["ideal_read"], atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [4, 16])
+def test_importance_sampled_bits_back_is_lossless_and_costs_minus_log_of_the_mean_weight(vae, images, k):
+    many = np.concatenate([images] * 4)
+    account = coding_account(vae, many, importance_samples=k)
+    data = bytes(account["file"])
+    assert np.array_equal(decompress(vae, data), many) and file_parts(data)["importance_samples"] == k
+    # each image grows the stack by -log2 of the mean importance weight of its K drawn codes (Ruan et al. 2021) ...
+    np.testing.assert_allclose(account["growth"], account["ideal"], atol=2.0)
+    assert abs(account["growth"].sum() - account["ideal"].sum()) <= 0.002 * account["ideal"].sum() + 32
+    # ... whose mean over images is the negative IWAE bound of K samples, below BB-ANS's file at the negative ELBO
+    iwae_bits = -iwae_per_example(vae, many, k=k, seed=1).sum() / math.log(2)
+    assert net_bits(data) == pytest.approx(iwae_bits, rel=0.01) and net_bits(data) < net_bits(compress(vae, many))
+
+
+def test_code_lengths_draw_a_bucket_from_q_and_give_the_bucketed_kl(vae, images):
+    draws = [code_lengths(vae, images[0], seed=s) for s in range(40)]
+    assert len({round(d["read"], 6) for d in draws}) > 1                    # a sample, not the mode
+    mean_saving = np.mean([d["prior"] - d["read"] for d in draws])
+    assert mean_saving == pytest.approx(draws[0]["kl"], abs=0.5)          # E_q[prior - read] is the bucketed KL
+    assert 0 <= draws[0]["kl"]
 
 
 # -- files decode in any process: other threads, oneDNN off, another instruction set --
@@ -293,5 +320,6 @@ def test_a_file_decodes_exactly_in_a_process_with_other_settings(tmp_path):
     with ThreadPoolExecutor(2) as pool:                   # each setting compresses in its own process ...
         list(pool.map(lambda s: _run_codec(s, "compress", str(tmp_path), names[s]), SETTINGS))
         reads = dict(zip(SETTINGS, pool.map(lambda s: _run_codec(s, "decompress", str(tmp_path)), SETTINGS)))
-    for reader, out in reads.items():                     # ... and each decompresses every file
-        assert sorted(out.split("\n")[:-1]) == sorted(f"{name} exact" for name in names.values()), (reader, out)
+    for reader, out in reads.items():                     # ... and each decompresses every file, BB-IS files too
+        expected = [f"{name}{kind} exact" for name in names.values() for kind in ("", "-is")]
+        assert sorted(out.split("\n")[:-1]) == sorted(expected), (reader, out)

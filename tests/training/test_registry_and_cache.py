@@ -64,19 +64,26 @@ CHANGES = {"dataset": "mnist", "latent_dim": 4, "beta": 2.0, "epochs": 2, "batch
            "n_test": 50, "learning_rate": 1e-3, "lr_schedule": "constant", "filters": (16,), "dense_units": 8,
            "kl_warmup_epochs": 1, "free_bits": 0.1, "jit_compile": True, "steps_per_execution": 2,
            "snapshot_images": 4, "snapshot_samples": 4, "model": "conditional_vae", "normal_class": 3, "validation_images": 10,
-           "denoising": True, "objective": "beta_tcvae", "capacity_nats": 5.0, "convs_per_stage": 2, "init_from": TINY}
+           "denoising": True, "objective": "beta_tcvae", "capacity_nats": 5.0, "convs_per_stage": 2, "init_from": TINY,
+           "iwae_samples": 1}
 MLP = dataclasses.replace(TINY, model="mlp_vae", filters=(32, 64))   # the base for the mlp_vae-only settings
 SPATIAL = dataclasses.replace(TINY, dense_units=0)                   # the base for convs_per_stage (spatial codes only)
+IWAE = dataclasses.replace(TINY, model="iwae_vae", filters=(32, 64))  # the base for iwae_samples
 
 
 def test_the_key_depends_on_every_setting():
     assert set(CHANGES) == {f.name for f in dataclasses.fields(TrainConfig)}
     keys = {name: dataclasses.replace(TINY, **{name: value}).key() for name, value in CHANGES.items()
-            if name not in ("objective", "capacity_nats", "convs_per_stage")}
+            if name not in ("objective", "capacity_nats", "convs_per_stage", "iwae_samples")}
     keys["objective"] = dataclasses.replace(MLP, objective="beta_tcvae").key()
     keys["capacity_nats"] = dataclasses.replace(MLP, objective="capacity", capacity_nats=5.0).key()
     keys["convs_per_stage"] = dataclasses.replace(SPATIAL, convs_per_stage=2).key()
-    assert all(base.key() not in keys.values() for base in (TINY, MLP, SPATIAL))
+    keys["iwae_samples"] = dataclasses.replace(IWAE, iwae_samples=1).key()
+    assert all(base.key() not in keys.values() for base in (TINY, MLP, SPATIAL, IWAE))
+    # K at the module's default is the key the model had before the option existed
+    from vae_helpers.models.iwae import IWAE_SAMPLES
+
+    assert dataclasses.replace(IWAE, iwae_samples=IWAE_SAMPLES).key() == IWAE.key()
     assert len(set(keys.values())) == len(CHANGES)
 
 

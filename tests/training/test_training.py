@@ -90,6 +90,7 @@ def test_key_depends_on_every_setting():
         (SMALL, {"denoising": True}), (mlp, {"objective": "beta_tcvae"}),
         (mlp, {"objective": "capacity", "capacity_nats": 5.0}), (spatial, {"convs_per_stage": 2}),
         (SMALL, {"init_from": dataclasses.replace(SMALL, epochs=1)}),
+        (dataclasses.replace(SMALL, model="iwae_vae"), {"iwae_samples": 2}),
     ]
     assert {name for _, change in changes for name in change} == {f.name for f in dataclasses.fields(TrainConfig)}
     for base, change in changes:

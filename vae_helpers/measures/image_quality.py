@@ -26,7 +26,7 @@ from ..data.datasets import pixel_levels
 
 __all__ = ["CODECS", "DENOISERS", "TunedDenoiser", "adaptive_median_denoise", "best_filter", "bm3d_denoise",
            "codec_roundtrip", "denoise", "gaussian_denoise", "gaussian_noise", "jpeg_curve", "jpeg_roundtrip",
-           "median_denoise", "nl_means_denoise", "png_bits", "psnr", "psnr_at_rates", "salt_and_pepper",
+           "median_denoise", "nl_means_denoise", "png_bits", "psnr", "psnr_at_rates", "require_codec", "salt_and_pepper",
            "ssim", "tune_denoiser", "tv_denoise", "wavelet_denoise", "webp_roundtrip"]
 
 
@@ -363,7 +363,7 @@ def jpeg_roundtrip(x, quality: int, file_format: str = "JPEG") -> tuple[np.ndarr
     return codec_roundtrip(x, quality, file_format)
 
 
-def _check_codec_available(file_format: str) -> None:
+def require_codec(file_format: str) -> None:
     """Raise a clear error where this Pillow cannot write ``file_format`` (JPEG XL needs the plugin package)."""
     from PIL import Image, features
 
@@ -394,7 +394,7 @@ def codec_roundtrip(x, quality: int, file_format: str = "JPEG", tile: int = 1) -
     quality, tile = check_int("quality", quality, 1, 95), check_int("tile", tile, 1, 64)   # up to 1,792 px wide
     if file_format not in CODECS:
         raise ValueError(f"`file_format` must be one of {', '.join(CODECS)}. Received: file_format={file_format!r}")
-    _check_codec_available(file_format)
+    require_codec(file_format)
     decoded, sizes = [], []
     for mosaic in _mosaics(x, tile):
         buffer = io.BytesIO()

@@ -98,15 +98,26 @@ def build_iwae_vae(input_shape, latent_dim: int, output_bias: np.ndarray | None 
 
 
 #: The TrainConfig options this model kind supports beyond the shared ones (vae_helpers.training.trainer's registry).
-SUPPORTS = frozenset({"kl_warmup_epochs"})
+SUPPORTS = frozenset({"kl_warmup_epochs", "iwae_samples"})
 
 
 def build_from_config(config, dataset, steps_per_epoch: int) -> IWAEVAE:
     """The model a :class:`~vae_helpers.training.trainer.TrainConfig` describes (the training registry's builder)."""
     image_shape = dataset.image_shape
-    return build_iwae_vae(image_shape, config.latent_dim, mean_log_odds(dataset.x_train), config.dense_units, seed=config.seed,
-                          kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch)
+    samples = IWAE_SAMPLES if config.iwae_samples is None else config.iwae_samples
+    return build_iwae_vae(image_shape, config.latent_dim, mean_log_odds(dataset.x_train), config.dense_units,
+                          iwae_samples=samples, seed=config.seed, kl_warmup_steps=config.kl_warmup_epochs * steps_per_epoch)
 
 
 #: This module's entry in the registry of model kinds (:data:`vae_helpers.models.registry.MODEL_KINDS`).
-KIND = ModelKind("iwae_vae", build_from_config, SUPPORTS)
+def _key_settings(settings: dict) -> dict:
+    """K at the module's default is keyed as before the option existed (``None``), so equal models share a key."""
+    return {**settings, "iwae_samples": None} if settings.get("iwae_samples") == IWAE_SAMPLES else dict(settings)
+
+
+def _key_tag(config) -> str:
+    k = config.iwae_samples
+    return f"beta{config.beta:g}" if k in (None, IWAE_SAMPLES) else f"beta{config.beta:g}-k{k}"
+
+
+KIND = ModelKind("iwae_vae", build_from_config, SUPPORTS, key_tag=_key_tag, key_settings=_key_settings)

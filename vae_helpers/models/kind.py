@@ -16,7 +16,8 @@ __all__ = ["OPTIONS", "ModelKind"]
 #: The optional settings of a TrainConfig a kind may implement (``labels``: it trains on images and labels;
 #: ``spatial_code``: it accepts ``dense_units=0``).
 OPTIONS = frozenset({"beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising", "filters",
-                     "objective", "capacity_nats", "convs_per_stage", "labels", "spatial_code"})
+                     "objective", "capacity_nats", "convs_per_stage", "labels", "spatial_code",
+                     "iwae_samples"})
 
 
 def _beta_tag(config) -> str:

@@ -33,7 +33,7 @@ __all__ = ["MODEL_KINDS", "OBJECTIVES", "TrainConfig", "TrainResult", "build_for
            "train_many", "train_vae"]
 
 OPTIONAL = ("beta", "kl_warmup_epochs", "free_bits", "snapshot_images", "snapshot_samples", "denoising", "filters",
-            "objective", "capacity_nats", "convs_per_stage")
+            "objective", "capacity_nats", "convs_per_stage", "iwae_samples")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class TrainConfig:
     capacity_nats: float = 0.0         # mlp_vae with objective="capacity": the final capacity C in nats
     convs_per_stage: int = 1           # spatial codes (dense_units=0): convolutions per resolution (notebook 07's denoisers)
     init_from: TrainConfig | None = None  # warm start: begin from this config's trained weights (same architecture)
+    iwae_samples: int | None = None    # iwae_vae: K, the importance samples per image of the training bound (None: iwae.IWAE_SAMPLES)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -79,6 +80,7 @@ class TrainConfig:
                    for name in ("snapshot_images", "snapshot_samples", "kl_warmup_epochs", "validation_images")}
         fields |= {name: check_int(name, getattr(self, name), 1, or_none=True) for name in ("n_train", "n_test")}
         fields["normal_class"] = check_int("normal_class", self.normal_class, 0, or_none=True)
+        fields["iwae_samples"] = check_int("iwae_samples", self.iwae_samples, 1, 1000, or_none=True)
         fields |= {name: check_number(name, getattr(self, name)) for name in ("beta", "free_bits", "capacity_nats")}
         if self.objective not in OBJECTIVES:
             raise ValueError(f"`objective` must be one of {', '.join(OBJECTIVES)}. Received: objective={self.objective!r}")
@@ -157,7 +159,7 @@ def _default(name: str):
 
 # Left out of the key at their defaults, so older keys stay valid.
 _ADDED_LATER = ("model", "normal_class", "validation_images", "denoising", "objective", "capacity_nats",
-                "convs_per_stage", "init_from")
+                "convs_per_stage", "init_from", "iwae_samples")
 
 
 def key_material(config: TrainConfig) -> dict:

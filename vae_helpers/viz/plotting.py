@@ -326,22 +326,23 @@ def plot_score_histograms(panels: dict[str, dict[str, np.ndarray]], bins: int = 
     return fig
 
 
-def plot_bits_back_stack(bits: dict[str, float], before: float) -> Figure:
+def plot_bits_back_stack(bits: dict[str, float], before: float, before_label: str = "initial words") -> Figure:
     """The ANS stack through the three bits-back steps of one image, drawn to scale in bits.
 
     Args:
         bits: ``read`` (-log2 q(z|x), popped), ``pixels`` (-log2 p(x|z), pushed) and ``prior``
             (-log2 p(z), pushed), as from :func:`vae_helpers.applications.compression.code_lengths`.
-        before: bits on the stack before the image (what earlier images left).
+        before: bits on the stack before the image.
+        before_label: what those bits are (the seeded initial words before a file's first image; earlier images' later).
     """
     if any(bits.get(k, -1) < 0 for k in ("read", "pixels", "prior")) or before < bits["read"]:
         raise ValueError("`bits` must hold non-negative read, pixels and prior, and `before` must be at least bits['read']. "
                          f"Received: bits={bits!r}, before={before!r}")
     base = before - bits["read"]
-    steps = [("before the image", [("earlier images", before, "0.75")]),
-             ("1. pop z with q(z|x)", [("earlier images", base, "0.75")]),
-             ("2. push x with p(x|z)", [("earlier images", base, "0.75"), ("x", bits["pixels"], "tab:blue")]),
-             ("3. push z with p(z)", [("earlier images", base, "0.75"), ("x", bits["pixels"], "tab:blue"),
+    steps = [("before the image", [(before_label, before, "0.75")]),
+             ("1. pop z with q(z|x)", [(before_label, base, "0.75")]),
+             ("2. push x with p(x|z)", [(before_label, base, "0.75"), ("x", bits["pixels"], "tab:blue")]),
+             ("3. push z with p(z)", [(before_label, base, "0.75"), ("x", bits["pixels"], "tab:blue"),
                                       ("z", bits["prior"], "tab:orange")])]
     fig, ax = plt.subplots(figsize=(9, 4.2))
     for i, (title, blocks) in enumerate(steps):
