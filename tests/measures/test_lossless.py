@@ -88,7 +88,7 @@ def test_bad_inputs_are_refused_by_name():
     with pytest.raises(ValueError, match=r"needs `neighbours` or `position=True`"):
         lossless.fit_context_model(grey, False)
     with pytest.raises(ValueError, match=r"exceed the .* table entries"):
-        lossless.fit_context_model(grey, False, neighbours=("W", "N", "NW", "NE"), bins=64)
+        lossless.fit_context_model(grey, False, neighbours=("W", "N", "NW", "NE"), bins=128)
     model = lossless.fit_context_model(grey, False, position=True)
     with pytest.raises(ValueError, match=r"`images` must be 8-bit images of \(8, 8\) like .* Received: binary images"):
         lossless.context_code_bits(model, np.zeros((2, 8, 8, 1), "float32"), binary=True)

@@ -41,17 +41,20 @@ _MOSAIC_COLUMNS = 40
 
 #: Causal neighbours by name, as (rows up, columns right) offsets: W is the pixel to the left, N the one above.
 NEIGHBOURS = {"W": (0, -1), "N": (-1, 0), "NW": (-1, -1), "NE": (-1, 1), "WW": (0, -2), "NN": (-2, 0),
-              "NWW": (-1, -2), "NEE": (-1, 2), "NNW": (-2, -1), "NNE": (-2, 1)}
-#: Templates for bilevel images: JBIG's three-line template of 10 pixels, and smaller ones.
+              "NWW": (-1, -2), "NEE": (-1, 2), "NNW": (-2, -1), "NNE": (-2, 1), "WWW": (0, -3), "NNN": (-3, 0),
+              "NWWW": (-1, -3), "NEEE": (-1, 3), "NNWW": (-2, -2), "NNEE": (-2, 2)}
+#: Templates for bilevel images: JBIG's three-line template of 10 pixels, smaller ones, and a 16-pixel one as large as
+#: JBIG2's generic template.
+_JBIG = ("W", "WW", "NWW", "NW", "N", "NE", "NEE", "NNW", "NN", "NNE")
 BINARY_TEMPLATES = {"4 pixels": ("W", "N", "NW", "NE"), "6 pixels": ("W", "WW", "N", "NW", "NE", "NN"),
-                    "10 pixels (JBIG)": ("W", "WW", "NWW", "NW", "N", "NE", "NEE", "NNW", "NN", "NNE")}
+                    "10 pixels (JBIG)": _JBIG, "16 pixels": _JBIG + ("WWW", "NNN", "NWWW", "NEEE", "NNWW", "NNEE")}
 #: The causal-context models tried on held-out training images: (neighbours, bins per neighbour's level).
 CONTEXT_CANDIDATES = {
-    256: tuple((("W", "N"), b) for b in (16, 64, 256)) + tuple((("W", "N", "NW"), b) for b in (16, 32))
+    256: tuple((("W", "N"), b) for b in (16, 64, 256)) + tuple((("W", "N", "NW"), b) for b in (16, 32, 64))
     + tuple((("W", "N", "NW", "NE"), b) for b in (8, 16)),
     2: tuple((t, 2) for t in BINARY_TEMPLATES.values()),
 }
-_MAX_TABLE = 2 ** 25          # contexts x levels: the largest probability table a model may hold
+_MAX_TABLE = 2 ** 26          # contexts x levels: the largest probability table a model may hold (512 MiB of float64)
 
 
 def pixel_symbols(images, binary: bool, arg: str = "images") -> np.ndarray:
@@ -204,12 +207,13 @@ class ContextModel:
 def _contexts(symbols: np.ndarray, levels: int, neighbours: tuple[str, ...], bins: int, position: bool) -> np.ndarray:
     """Each pixel's context index, ``(n, h * w)`` in raster order."""
     n, h, w = symbols.shape
-    padded = np.zeros((n, h + 2, w + 4), np.int64)
-    padded[:, 2:, 2:w + 2] = symbols.astype(np.int64) * bins // levels
+    m = max([2] + [max(abs(dy), abs(dx)) for dy, dx in (NEIGHBOURS[name] for name in neighbours)])   # padding
+    padded = np.zeros((n, h + m, w + 2 * m), np.int64)
+    padded[:, m:, m:w + m] = symbols.astype(np.int64) * bins // levels
     index = np.zeros((n, h, w), np.int64)
     for name in neighbours:
         dy, dx = NEIGHBOURS[name]
-        index = index * bins + padded[:, 2 + dy:2 + dy + h, 2 + dx:2 + dx + w]
+        index = index * bins + padded[:, m + dy:m + dy + h, m + dx:m + dx + w]
     if position:
         index = index * (h * w) + np.arange(h * w).reshape(1, h, w)
     return index.reshape(n, h * w)
