@@ -239,11 +239,14 @@ def _encode_posterior(nets: _Networks, x: np.ndarray, edges: np.ndarray) -> np.n
     return _posterior_buckets(np.asarray(z_mean)[0], np.asarray(z_log_var)[0], edges)
 
 
+def _log2_q(q: np.ndarray, z_indices: np.ndarray, floor: float = 2.0 ** -PRECISION_BITS) -> np.ndarray:
+    """``log2 q(z | x)`` of bucketed codes ``z_indices`` ``(k, d)`` (or one code ``(d,)``), each mass floored at ``floor``."""
+    return np.log2(np.maximum(q[np.arange(q.shape[0]), z_indices], floor)).sum(axis=-1)
+
+
 def _log2_weights(q: np.ndarray, z_indices: np.ndarray, pixel_log2: np.ndarray) -> np.ndarray:
     """``log2 w_k = log2 p(x | z_k) + log2 p(z_k) - log2 q(z_k | x)`` of bucketed codes (equal-mass prior buckets)."""
-    d = q.shape[0]
-    log2_q = np.log2(np.maximum(q[np.arange(d), z_indices], 2.0 ** -PRECISION_BITS)).sum(axis=1)
-    return pixel_log2 - LATENT_BITS * d - log2_q
+    return pixel_log2 - LATENT_BITS * q.shape[0] - _log2_q(q, z_indices)
 
 
 def _index_probabilities(log2_w: np.ndarray) -> np.ndarray:
@@ -278,7 +281,8 @@ def compress(vae: keras.Model, images, seed: int = 0, importance_samples: int = 
         q32 = q.astype("float32")
         z = np.stack([coder.decode(posterior, q32) for _ in range(samples)])       # 1. read z (K codes) with q
         tables = _pixel_tables(vae, nets, medians[z])
-        log2_w = _log2_weights(q, z, _pixel_log2(tables, pixels))
+        weighed = samples > 1 or account is not None     # BB-ANS needs no importance weights to code
+        log2_w = _log2_weights(q, z, _pixel_log2(tables, pixels)) if weighed else None
         after_read = coder.num_valid_bits()
         j = 0
         if samples > 1:                                                             # importance-sampled bits-back
@@ -302,8 +306,8 @@ def compress(vae: keras.Model, images, seed: int = 0, importance_samples: int = 
                                ("shuffle", before_pixels - after_read), ("pixels", after_pixels - before_pixels),
                                ("prior", coder.num_valid_bits() - after_pixels), ("ideal", ideal),
                                ("ideal_pixels", -_pixel_log2(tables[j:j + 1], pixels)[0]),
-                               ("ideal_read", -np.log2(np.maximum(q[np.arange(d), z[j]], 2.0 ** -PRECISION_BITS)).sum()),
-                               ("raw_pixels", raw.sum()), ("raw_read", -np.log2(np.maximum(q[np.arange(d), z[j]], 1e-300)).sum()),
+                               ("ideal_read", -_log2_q(q, z[j])),
+                               ("raw_pixels", raw.sum()), ("raw_read", -_log2_q(q, z[j], 1e-300)),
                                ("capped_pixels", int(np.sum(raw > PRECISION_BITS)))):
                 account.setdefault(key, []).append(float(value))
         size = coder.num_valid_bits()
@@ -478,7 +482,6 @@ def code_lengths(vae: keras.Model, image, z_index: np.ndarray | None = None, see
             raise ValueError(f"`z_index` must be one bucket index in [0, {q.shape[1] - 1}] per latent dimension ({len(q)}). "
                              f"Received: z_index with shape {z_index.shape}, dtype {z_index.dtype}")
     pixel_bits = -_pixel_log2(_pixel_tables(vae, nets, medians[z_index][None]), symbols)[0]
-    floor = 2.0 ** -PRECISION_BITS
-    kl = float(np.sum(np.where(q > 0, q * (np.log2(np.maximum(q, floor)) + LATENT_BITS), 0.0)))
-    return {"read": float(-np.log2(np.maximum(q[np.arange(len(z_index)), z_index], floor)).sum()),
+    kl = float(np.sum(np.where(q > 0, q * (np.log2(np.maximum(q, 2.0 ** -PRECISION_BITS)) + LATENT_BITS), 0.0)))
+    return {"read": float(-_log2_q(q, z_index)),
             "pixels": float(pixel_bits), "prior": float(LATENT_BITS * len(z_index)), "kl": kl}
