@@ -1,8 +1,8 @@
-"""What the codec's exact arithmetic costs: one image through notebook 09's networks, float32 graph against exact.
+"""What the codec's exact arithmetic costs: one image through notebooks 09 and 10's networks, float32 against exact.
 
 ``vae_helpers.applications.compression`` evaluates the encoder and decoder with
 ``exact_networks.exact_network`` (integers held in float64) so that a file decodes in any process.
-This prints, for notebook 09's two architectures (the 8-bit discretized-logistic VAE, the binarized
+This prints, for the two architectures of notebooks 09 and 10 (the 8-bit discretized-logistic VAE, the binarized
 IWAE model), the median time of one call on one image, the float32 tf.function against the exact one,
 measured alternately in the same process, and their ratio; then whole images per second through
 ``compress`` and ``decompress``. ``--smoke``: fewer repetitions and images.
@@ -34,8 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a few calls and images (seconds)")
     args = parser.parse_args()
-    params = notebook_parameters("09_compression.ipynb", "smoke" if args.smoke else "full")
-    eight_bit, binary = params["EIGHT_BIT_CONFIGS"]["mnist"], params["BINARY_CONFIGS"]["IWAE-trained"]
+    mode = "smoke" if args.smoke else "full"
+    eight_bit = notebook_parameters("09_compression.ipynb", mode)["EIGHT_BIT_CONFIGS"]["mnist"]
+    binary = notebook_parameters("10_bits_back_at_the_iwae_bound.ipynb", mode)["BINARY_CONFIGS"]["IWAE-trained"]
     shape = (28, 28, 1)
     models = {"8-bit (discrete_vae)": build_discrete_vae(shape, eight_bit.latent_dim, eight_bit.filters, seed=0),
               "binarized (iwae_vae)": build_iwae_vae(shape, binary.latent_dim, np.zeros(shape), binary.dense_units, seed=0)}

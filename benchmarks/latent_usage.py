@@ -14,7 +14,7 @@ set by vae_helpers.measures.evaluation and vae_helpers.measures.diagnostics:
 - seconds per training epoch (median; from the cache entry's history).
 
 A likelihood that can be compared with published numbers (statically binarized MNIST, IWAE with
-k = 5,000) is `binarized_nll.py`'s, on notebook 09's model.
+k = 5,000) is `binarized_nll.py`'s, on notebook 10's model.
 
     python benchmarks/latent_usage.py            # full settings (about 40 min here when nothing is cached)
     python benchmarks/latent_usage.py --smoke    # seconds; used by the tests

@@ -213,6 +213,43 @@ def test_bad_inputs_to_the_small_helpers_are_refused_by_name(vae, images):
             compress(vae, images[:1], importance_samples=bad)
 
 
+def test_the_accounts_raw_pixel_cost_is_the_models_own_even_far_in_the_tails():
+    from types import SimpleNamespace
+
+    from vae_helpers.applications.compression import _pixel_tables, _raw_pixel_bits
+    from vae_helpers.models.densities import discretized_logistic_log_likelihood
+
+    # one 2 x 2 image, every pixel (mu, log s) = (-1, -4): levels 255 and 128 lie far in the right tail, where the
+    # coder's float32 table of 256 masses reads 0; the raw cost must be the likelihood's, 157.2 and 80.3 bits
+    out = np.tile(np.array([-1.0, -4.0], "float32"), (1, 2, 2, 1))
+    nets = SimpleNamespace(decoder=lambda z: out)
+    model = SimpleNamespace(likelihood="discretized_logistic")
+    pixels = np.array([[255, 128], [0, 3]])
+    raw = _raw_pixel_bits(model, nets, np.zeros(2), pixels)
+    expected = -np.asarray(discretized_logistic_log_likelihood((pixels / 255.0).reshape(-1, 1, 1, 1),
+                                                               np.tile([-1.0, -4.0], (4, 1)).reshape(-1, 1, 1, 2))) / np.log(2)
+    np.testing.assert_allclose(raw, expected, rtol=1e-6)
+    np.testing.assert_allclose(raw[:2], [157.228, 80.301], atol=1e-2)
+    assert _pixel_tables(model, nets, np.zeros((1, 2)))[0, [0, 1], [255, 128]].max() == 0.0   # what the table says
+    bernoulli = SimpleNamespace(likelihood="bernoulli")
+    logits = np.array([[[[-800.0], [3.0]], [[0.0], [800.0]]]], "float32")
+    bits = _raw_pixel_bits(bernoulli, SimpleNamespace(decoder=lambda z: logits), np.zeros(2), np.array([[1, 0], [1, 0]]))
+    np.testing.assert_allclose(bits, np.array([800.0, 3.0 + np.log1p(np.exp(-3.0)), np.log(2.0), 800.0]) / np.log(2), rtol=1e-6)
+
+
+def test_progress_prints_one_line_per_block_of_images_and_the_last(vae, images, capsys):
+    n = len(images)
+    data = compress(vae, images, progress=2)
+    assert np.array_equal(decompress(vae, data, progress=n), images)
+    lines = capsys.readouterr().out.splitlines()
+    coded = [f"  {k:,} of {n:,} images coded" for k in range(2, n + 1, 2)] + ([f"  {n:,} of {n:,} images coded"] if n % 2 else [])
+    assert lines == coded + [f"  {n:,} of {n:,} images decoded"]
+    assert data == compress(vae, images)                                  # progress lines change nothing in the file
+    for bad in (-1, 2.5):
+        with pytest.raises(ValueError, match=r"`progress` must be"):
+            compress(vae, images[:1], progress=bad)
+
+
 def test_a_model_whose_likelihood_no_coder_knows_is_refused():
     from types import SimpleNamespace
 

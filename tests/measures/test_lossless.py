@@ -37,6 +37,24 @@ def test_the_position_model_is_the_pixel_histogram_of_the_baselines():
                                PixelHistogram.fit(train).nll_bits(train[:20]), rtol=1e-9)
 
 
+def test_a_context_model_with_position_blocks_learns_where_a_pixel_is():
+    # independent binary pixels, 1 with probability 0.9 in the top 4 rows and 0.1 in the bottom 4: 64 H(0.1) bits
+    rng = np.random.default_rng(3)
+    p_one = np.where(np.arange(8)[:, None] < 4, 0.9, 0.1) * np.ones((1, 8))
+    images = (rng.random((3000, 8, 8)) < p_one)[..., None].astype("float32")
+    train, test = images[:2500], images[2500:]
+    entropy = 64 * -(0.9 * np.log2(0.9) + 0.1 * np.log2(0.1))
+    model = lossless.fit_context_model(train, True, ("W",), 2, position=True, block=4)
+    assert model.name == "context: position in 4 x 4 blocks + 1 neighbours (W)"
+    assert lossless.context_code_bits(model, test, binary=True).mean() == pytest.approx(entropy, rel=0.03)
+    without = lossless.fit_context_model(train, True, ("W",), 2)
+    assert lossless.context_code_bits(without, test, binary=True).mean() > 1.5 * entropy
+    data = lossless.context_compress(model, test, binary=True)
+    assert np.array_equal(lossless.context_decompress(model, data, len(test)), test[..., 0].astype(np.uint8))
+    with pytest.raises(ValueError, match=r"`block` must be"):
+        lossless.fit_context_model(train, True, ("W",), 2, position=True, block=9)
+
+
 def test_a_causal_context_model_learns_what_a_pixel_shares_with_its_neighbours():
     # binary images whose rows start at 0 and copy the pixel to the left with probability 0.95: 0.286 bits per
     # pixel given W (a pixel outside the image reads 0, so the first column is known)
@@ -48,8 +66,8 @@ def test_a_causal_context_model_learns_what_a_pixel_shares_with_its_neighbours()
     images = x[..., None].astype("float32")
     train, test = images[:2500], images[2500:]
     model, tried = lossless.choose_context_model(train[:2000], train[2000:], binary=True)
-    assert [name for name, _ in tried] == [lossless.fit_context_model(train, True, t, 2).name
-                                           for t, _ in lossless.CONTEXT_CANDIDATES[2]]
+    assert [name for name, _ in tried] == [lossless.fit_context_model(train, True, t, 2, b is not None, block=b or 1).name
+                                           for t, _, b in lossless.CONTEXT_CANDIDATES[2]]
     bits = lossless.context_code_bits(lossless.fit_context_model(train, True, model.neighbours, 2), test, binary=True)
     entropy = 8 * 7 * -(0.95 * np.log2(0.95) + 0.05 * np.log2(0.05))
     assert bits.mean() == pytest.approx(entropy, rel=0.05)

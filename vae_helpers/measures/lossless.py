@@ -48,11 +48,13 @@ NEIGHBOURS = {"W": (0, -1), "N": (-1, 0), "NW": (-1, -1), "NE": (-1, 1), "WW": (
 _JBIG = ("W", "WW", "NWW", "NW", "N", "NE", "NEE", "NNW", "NN", "NNE")
 BINARY_TEMPLATES = {"4 pixels": ("W", "N", "NW", "NE"), "6 pixels": ("W", "WW", "N", "NW", "NE", "NN"),
                     "10 pixels (JBIG)": _JBIG, "16 pixels": _JBIG + ("WWW", "NNN", "NWWW", "NEEE", "NNWW", "NNEE")}
-#: The causal-context models tried on held-out training images: (neighbours, bins per neighbour's level).
+#: The causal-context models tried on held-out training images: (neighbours, bins per neighbour's level, the side of
+#: the square blocks whose index is also part of the context: 1 for the pixel's own position, None for no position).
 CONTEXT_CANDIDATES = {
-    256: tuple((("W", "N"), b) for b in (16, 64, 256)) + tuple((("W", "N", "NW"), b) for b in (16, 32, 64))
-    + tuple((("W", "N", "NW", "NE"), b) for b in (8, 16)),
-    2: tuple((t, 2) for t in BINARY_TEMPLATES.values()),
+    256: tuple((("W", "N"), b, None) for b in (16, 64, 256)) + tuple((("W", "N", "NW"), b, None) for b in (16, 32, 64))
+    + tuple((("W", "N", "NW", "NE"), b, None) for b in (8, 16)),
+    2: tuple((t, 2, None) for t in BINARY_TEMPLATES.values())
+    + ((_JBIG, 2, 1), (_JBIG, 2, 4), (BINARY_TEMPLATES["16 pixels"], 2, 7), (BINARY_TEMPLATES["16 pixels"], 2, 4)),
 }
 _MAX_TABLE = 2 ** 26          # contexts x levels: the largest probability table a model may hold (512 MiB of float64)
 
@@ -183,9 +185,9 @@ def codec_sizes(x_test, x_train=None, binary: bool = False, per_image: tuple[str
 class ContextModel:
     """A latent-free model of pixels: ``P(level | context)``, counted on training images.
 
-    The context of a pixel is its position (``position=True``: a per-position histogram) and/or the levels
-    of its already-coded ``neighbours`` (names of :data:`NEIGHBOURS`; outside the image they read 0), each
-    quantized to ``bins`` bins. ``probabilities`` has one row per context; counts are smoothed by adding
+    The context of a pixel is its position (``position=True``: a per-position histogram; with ``block`` b > 1,
+    the b x b block the pixel lies in) and/or the levels of its already-coded ``neighbours`` (names of
+    :data:`NEIGHBOURS`; outside the image they read 0), each quantized to ``bins`` bins. ``probabilities`` has one row per context; counts are smoothed by adding
     ``alpha`` to every level (the Krichevsky-Trofimov estimator at 0.5).
     """
 
@@ -195,35 +197,52 @@ class ContextModel:
     position: bool
     shape: tuple[int, int]
     probabilities: np.ndarray
+    block: int = 1
 
     @property
     def name(self) -> str:
-        parts = (["position"] if self.position else []) + ([f"{len(self.neighbours)} neighbours ({', '.join(self.neighbours)})"
+        where = "position" if self.block == 1 else f"position in {self.block} x {self.block} blocks"
+        parts = ([where] if self.position else []) + ([f"{len(self.neighbours)} neighbours ({', '.join(self.neighbours)})"
                                                               + (f", {self.bins} bins each" if self.levels > 2 else "")]
                                                              if self.neighbours else [])
         return "context: " + " + ".join(parts)
 
 
-def _contexts(symbols: np.ndarray, levels: int, neighbours: tuple[str, ...], bins: int, position: bool) -> np.ndarray:
-    """Each pixel's context index, ``(n, h * w)`` in raster order."""
+def _context_index(neighbour_levels, levels: int, bins: int, position_index, n_positions: int | None) -> np.ndarray:
+    """The one formula of a context: each neighbour's level quantized to ``bins`` bins, in order, then the position
+    (``n_positions`` None: no position). Works on whole images or on one position of every image."""
+    index = 0
+    for value in neighbour_levels:
+        index = index * bins + value * bins // levels
+    if n_positions is not None:
+        index = index * n_positions + position_index
+    return np.asarray(index, np.int64)
+
+
+def _blocks(h: int, w: int, block: int) -> tuple[np.ndarray, int]:
+    """Each pixel's block index ``(h, w)`` (blocks of ``block`` x ``block`` pixels in raster order) and the number of blocks."""
+    columns = -(-w // block)
+    return (np.arange(h)[:, None] // block) * columns + np.arange(w)[None, :] // block, -(-h // block) * columns
+
+
+def _contexts(symbols: np.ndarray, levels: int, neighbours: tuple[str, ...], bins: int, position: bool,
+              block: int = 1) -> np.ndarray:
+    """Each pixel's context index, ``(n, h * w)`` in raster order (neighbours outside the image read 0)."""
     n, h, w = symbols.shape
     m = max([2] + [max(abs(dy), abs(dx)) for dy, dx in (NEIGHBOURS[name] for name in neighbours)])   # padding
     padded = np.zeros((n, h + m, w + 2 * m), np.int64)
-    padded[:, m:, m:w + m] = symbols.astype(np.int64) * bins // levels
-    index = np.zeros((n, h, w), np.int64)
-    for name in neighbours:
-        dy, dx = NEIGHBOURS[name]
-        index = index * bins + padded[:, m + dy:m + dy + h, m + dx:m + dx + w]
-    if position:
-        index = index * (h * w) + np.arange(h * w).reshape(1, h, w)
-    return index.reshape(n, h * w)
+    padded[:, m:, m:w + m] = symbols
+    shifted = (padded[:, m + dy:m + dy + h, m + dx:m + dx + w] for dy, dx in (NEIGHBOURS[name] for name in neighbours))
+    blocks, n_blocks = _blocks(h, w, block)
+    index = _context_index(shifted, levels, bins, blocks[None], n_blocks if position else None)
+    return np.broadcast_to(index, (n, h, w)).reshape(n, h * w)
 
 
 def fit_context_model(x_train, binary: bool, neighbours: tuple[str, ...] = (), bins: int = 2, position: bool = False,
-                      alpha: float = 0.5) -> ContextModel:
+                      alpha: float = 0.5, block: int = 1) -> ContextModel:
     """A :class:`ContextModel` counted on the training images ``x_train``: a per-position histogram with
     ``position=True`` and no ``neighbours`` (``measures.baselines.PixelHistogram``'s code length, coded for
-    real); a causal-context model with ``neighbours``."""
+    real); a causal-context model with ``neighbours``, which also knows the pixel's ``block`` with ``position=True``."""
     symbols = pixel_symbols(x_train, binary, "x_train")
     levels = 2 if binary else 256
     unknown = [name for name in neighbours if name not in NEIGHBOURS]
@@ -234,15 +253,16 @@ def fit_context_model(x_train, binary: bool, neighbours: tuple[str, ...] = (), b
     if not neighbours and not position:
         raise ValueError("a context model needs `neighbours` or `position=True`; with neither it is one histogram of every pixel")
     h, w = symbols.shape[1:]
-    n_contexts = bins ** len(neighbours) * (h * w if position else 1)
+    block = check_int("block", block, 1, max(h, w))
+    n_contexts = bins ** len(neighbours) * (_blocks(h, w, block)[1] if position else 1)
     if n_contexts * levels > _MAX_TABLE:
         raise ValueError(f"{n_contexts:,} contexts x {levels} levels exceed the {_MAX_TABLE:,} table entries allowed: "
                          f"use fewer `neighbours` or `bins`. Received: neighbours={neighbours!r}, bins={bins}")
-    context = _contexts(symbols, levels, tuple(neighbours), bins, position)
+    context = _contexts(symbols, levels, tuple(neighbours), bins, position, block)
     counts = np.bincount((context * levels + symbols.reshape(len(symbols), -1)).ravel(),
                          minlength=n_contexts * levels).reshape(n_contexts, levels)
     probabilities = (counts + alpha) / (counts.sum(axis=1, keepdims=True) + alpha * levels)
-    return ContextModel(levels, tuple(neighbours), bins, position, (h, w), probabilities)
+    return ContextModel(levels, tuple(neighbours), bins, position, (h, w), probabilities, block)
 
 
 def _check_model_images(model: ContextModel, images, binary: bool) -> np.ndarray:
@@ -258,7 +278,7 @@ def _check_model_images(model: ContextModel, images, binary: bool) -> np.ndarray
 def context_code_bits(model: ContextModel, images, binary: bool) -> np.ndarray:
     """Ideal code length ``-log2 P(image)`` of each image under the model, in bits, shape ``(n,)``."""
     symbols = _check_model_images(model, images, binary)
-    context = _contexts(symbols, model.levels, model.neighbours, model.bins, model.position)
+    context = _contexts(symbols, model.levels, model.neighbours, model.bins, model.position, model.block)
     p = model.probabilities[context, symbols.reshape(len(symbols), -1)]
     return -np.log2(p).sum(axis=1)
 
@@ -268,8 +288,8 @@ def choose_context_model(x_train, x_val, binary: bool) -> tuple[ContextModel, li
     fitted on the training images ``x_train``; and each candidate's name with its mean bits per validation image."""
     pixel_symbols(x_train, binary, "x_train"), pixel_symbols(x_val, binary, "x_val")
     tried = []
-    for neighbours, bins in CONTEXT_CANDIDATES[2 if binary else 256]:
-        model = fit_context_model(x_train, binary, neighbours, bins)
+    for neighbours, bins, block in CONTEXT_CANDIDATES[2 if binary else 256]:
+        model = fit_context_model(x_train, binary, neighbours, bins, block is not None, block=block or 1)
         tried.append((model, float(context_code_bits(model, x_val, binary).mean())))
     best = min(tried, key=lambda pair: pair[1])[0]
     return best, [(model.name, bits) for model, bits in tried]
@@ -284,7 +304,7 @@ def _coder():
 def context_compress(model: ContextModel, images, binary: bool) -> bytes:
     """The images coded with ANS under the model, pixel position by pixel position (all images at once)."""
     symbols = _check_model_images(model, images, binary)
-    context = _contexts(symbols, model.levels, model.neighbours, model.bins, model.position)
+    context = _contexts(symbols, model.levels, model.neighbours, model.bins, model.position, model.block)
     flat = symbols.reshape(len(symbols), -1).astype(np.int32)
     coder_class, family = _coder()
     coder = coder_class()
@@ -301,17 +321,14 @@ def context_decompress(model: ContextModel, data: bytes, n: int) -> np.ndarray:
     coder_class, family = _coder()
     coder = coder_class(np.frombuffer(data, dtype="<u4").astype(np.uint32))
     h, w = model.shape
+    blocks, n_blocks = _blocks(h, w, model.block)
     symbols = np.zeros((n, h, w), np.uint8)
     for p in range(h * w):
         row, column = divmod(p, w)
-        context = np.zeros(n, np.int64)
-        for name in model.neighbours:
-            dy, dx = NEIGHBOURS[name]
-            y, x = row + dy, column + dx
-            value = symbols[:, y, x].astype(np.int64) if 0 <= y < h and 0 <= x < w else np.zeros(n, np.int64)
-            context = context * model.bins + value * model.bins // model.levels
-        if model.position:
-            context = context * (h * w) + p
+        inside = ((row + dy, column + dx) for dy, dx in (NEIGHBOURS[name] for name in model.neighbours))
+        values = (symbols[:, y, x].astype(np.int64) if 0 <= y < h and 0 <= x < w else np.zeros(n, np.int64) for y, x in inside)
+        index = _context_index(values, model.levels, model.bins, blocks[row, column], n_blocks if model.position else None)
+        context = np.broadcast_to(index, (n,))
         symbols[:, row, column] = coder.decode(family, model.probabilities[context].astype(np.float32))
     return symbols
 
