@@ -50,6 +50,7 @@ nbval: $(VENV)/.installed-test
 benchmarks: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/cpu_levers.py
 	$(BIN)/python benchmarks/vae_vs_keras_example.py
+	$(BIN)/python benchmarks/training_step_profile.py
 	$(BIN)/python benchmarks/plots_pipeline.py
 	$(BIN)/python benchmarks/cli_startup.py
 

@@ -11,8 +11,21 @@ that peak memory (max RSS) is its own and the two never share the CPU.
 The table reports seconds per epoch, images per second, peak memory, the test -ELBO after
 the budget, and the time the course needs to reach the example's final test -ELBO.
 
+With ``--pairs N`` it measures speed only: N rounds, each training every variant for the same
+``--epochs`` (no budget), the order of the variants rotating from round to round so that neither
+always runs first on this shared machine. It prints each round's seconds per epoch (the median
+epoch) and the ratio to the Keras example in the same round, then the median ratio and the ratio
+of each variant's fastest epoch over all rounds: at the same batch size and on the same images, a
+ratio of seconds per epoch is a ratio of seconds per image. This machine's speed changes by up to
+about 1.8x for tens of seconds to minutes at a time, whatever runs, so a round whose variants
+met different speeds gives a wall-clock ratio that says nothing about them. Two measures resist
+it: the CPU time of each epoch (the work done; it changes much less with the machine's speed) and
+each variant's fastest epoch over all rounds (the least slowed).
+``--also-config`` adds a second course variant to every round.
+
     python benchmarks/vae_vs_keras_example.py               # full: 30 epochs (about 25 min on 2 cores)
     python benchmarks/vae_vs_keras_example.py --epochs 10   # a shorter budget
+    python benchmarks/vae_vs_keras_example.py --pairs 3 --epochs 3 --also-config '{"dense_units": 16}'
     python benchmarks/vae_vs_keras_example.py --smoke       # seconds; used by the tests
 """
 
@@ -33,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 
 
 class EpochClock:
-    """Keras callback: training seconds per epoch, then the test -ELBO with the clock stopped."""
+    """Keras callback: training seconds per epoch (wall and the process's CPU), then the test -ELBO with the clock stopped."""
 
     def __new__(cls, *args, **kwargs):
         import keras
@@ -42,13 +55,14 @@ class EpochClock:
             def __init__(self, evaluate, budget):
                 super().__init__()
                 self.evaluate, self.budget = evaluate, budget
-                self.train_seconds, self.neg_elbo = [], []
+                self.train_seconds, self.cpu_seconds, self.neg_elbo = [], [], []
 
             def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
+                self.start, self.cpu_start = time.perf_counter(), time.process_time()
 
             def on_epoch_end(self, epoch, logs=None):
                 self.train_seconds.append(time.perf_counter() - self.start)
+                self.cpu_seconds.append(time.process_time() - self.cpu_start)
                 self.neg_elbo.append(self.evaluate())
                 if self.budget is not None and sum(self.train_seconds) >= self.budget:
                     self.model.stop_training = True
@@ -91,12 +105,15 @@ def worker(variant: str, epochs: int, budget: float | None, n_train: int | None,
 
     clock = EpochClock(evaluate, budget)
     vae.fit(ds.x_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0, callbacks=[clock])
-    return {"variant": variant, "settings": settings, "n_train": len(ds.x_train),
-            "train_seconds": clock.train_seconds, "neg_elbo": clock.neg_elbo,
+    return {"variant": variant, "settings": settings, "n_train": len(ds.x_train), "batch_size": batch_size,
+            "train_seconds": clock.train_seconds, "cpu_seconds": clock.cpu_seconds, "neg_elbo": clock.neg_elbo,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def run_worker(variant: str, epochs: int, budget: float | None, n_train, n_test, overrides: dict | None = None) -> dict:
+    """Train ``variant`` in a subprocess; its stderr comes back without TensorFlow's start-up lines."""
+    from vae_helpers.core.tf_startup import drop_startup_lines
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", variant, "--epochs", str(epochs),
@@ -108,7 +125,10 @@ def run_worker(variant: str, epochs: int, budget: float | None, n_train, n_test,
         for name, value in (("--n-train", n_train), ("--n-test", n_test)):
             if value is not None:
                 cmd += [name, str(value)]
-        subprocess.run(cmd, check=True)
+        done = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)
+        sys.stderr.write(drop_startup_lines(done.stderr))
+        if done.returncode != 0:
+            raise SystemExit(f"the {variant} worker failed (exit code {done.returncode}); its stderr is above")
         return json.loads(out.read_text())
 
 
@@ -173,6 +193,66 @@ def report(anchor: dict, course: dict) -> str:
     return "\n".join(lines)
 
 
+def pairs_report(rounds: list[list[dict]]) -> str:
+    """The speed table of ``--pairs``: each round's median seconds per epoch (wall and CPU) and the ratios to the example's."""
+    names = [r["label"] for r in rounds[0]]
+    course = [n for n in names if n != "keras_example"]
+    batches = ", ".join(sorted({str(r["batch_size"]) for r in rounds[0]}))
+    lines = [f"MNIST, {rounds[0][0]['n_train']} training images, batch {batches}; seconds per epoch (the median "
+             f"epoch of {len(rounds[0][0]['train_seconds'])}), wall clock and the process's CPU time, each variant in "
+             "its own process",
+             "",
+             "| round | order | " + " | ".join(f"{n} s/epoch (CPU)" for n in names) + " | "
+             + " | ".join(f"{n} / keras_example (CPU)" for n in course) + " |",
+             "| ---: | --- | " + " | ".join("---:" for _ in names + course) + " |"]
+    ratios = {(n, kind): [] for n in course for kind in ("train_seconds", "cpu_seconds")}
+    for i, records in enumerate(rounds, start=1):
+        median = {(r["label"], kind): statistics.median(r[kind]) for r in records for kind in ("train_seconds", "cpu_seconds")}
+        for n, kind in ratios:
+            ratios[n, kind].append(median[n, kind] / median["keras_example", kind])
+        lines.append(f"| {i} | {', '.join(r['label'] for r in records)} | "
+                     + " | ".join(f"{median[n, 'train_seconds']:.1f} ({median[n, 'cpu_seconds']:.1f})" for n in names)
+                     + " | " + " | ".join(f"{ratios[n, 'train_seconds'][-1]:.3f} ({ratios[n, 'cpu_seconds'][-1]:.3f})"
+                                          for n in course) + " |")
+    lines.append("")
+    fastest = {n: min(min(r["train_seconds"]) for records in rounds for r in records if r["label"] == n) for n in names}
+    for n in course:
+        wall, cpu = ratios[n, "train_seconds"], ratios[n, "cpu_seconds"]
+        lines.append(f"{n} / keras_example, median over {len(rounds)} rounds: wall {statistics.median(wall):.3f} "
+                     f"(range {min(wall):.3f} to {max(wall):.3f}), CPU {statistics.median(cpu):.3f} "
+                     f"(range {min(cpu):.3f} to {max(cpu):.3f}); fastest epoch of each, over all rounds: "
+                     f"{fastest[n]:.1f} / {fastest['keras_example']:.1f} s = {fastest[n] / fastest['keras_example']:.3f}")
+    last = {r["label"]: r for r in rounds[-1]}
+    lines.append("test -ELBO after the last epoch (last round): "
+                 + ", ".join(f"{n} {last[n]['neg_elbo'][-1]:.2f}" for n in names))
+    for n in names:
+        lines.append(f"{n}: {last[n]['settings']}")
+    return "\n".join(lines)
+
+
+def course_label(overrides: dict | None) -> str:
+    """``course``, or ``course (dense_units=16, ...)`` for a config that differs from the defaults."""
+    return "course" + (f" ({', '.join(f'{k}={v}' for k, v in overrides.items())})" if overrides else "")
+
+
+def run_pairs(pairs: int, epochs: int, n_train, n_test, overrides: dict | None, also: dict | None) -> str:
+    """``pairs`` rounds of every variant, the order rotating each round; the table of :func:`pairs_report`."""
+    variants = [("keras_example", "keras_example", None), ("course", course_label(overrides), overrides)]
+    if also is not None:
+        variants.append(("course", course_label(also), also))
+    rounds = []
+    for i in range(pairs):
+        order = variants[i % len(variants):] + variants[:i % len(variants)]
+        records = []
+        for worker_name, label, config in order:
+            record = run_worker(worker_name, epochs, None, n_train, n_test, config)
+            records.append({**record, "label": label})
+            print(f"round {i + 1}/{pairs}: {label} {statistics.median(record['train_seconds']):.1f} s per epoch",
+                  flush=True)
+        rounds.append(records)
+    return pairs_report(rounds)
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30, help="epochs of the Keras example (published: 30)")
@@ -181,6 +261,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--n-test", type=int, default=None)
     parser.add_argument("--course-config", type=json.loads, default=None,
                         help='JSON of TrainConfig fields to try instead of the defaults, e.g. \'{"batch_size": 256}\'')
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="speed only: this many rounds of every variant for --epochs each, the order rotating")
+    parser.add_argument("--also-config", type=json.loads, default=None,
+                        help="with --pairs: a second course variant (JSON of TrainConfig fields) in every round")
     parser.add_argument("--worker", choices=["keras_example", "course"], help=argparse.SUPPRESS)
     parser.add_argument("--budget", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -192,8 +276,16 @@ def main(argv: list[str] | None = None) -> str:
     if args.epochs < 1:
         parser.error(f"--epochs must be a positive integer. Received: {args.epochs}")
     epochs, n_train, n_test = args.epochs, args.n_train, args.n_test
+    if args.pairs < 0:
+        parser.error(f"--pairs must be 0 (the budget comparison) or a positive integer. Received: {args.pairs}")
+    if args.also_config is not None and not args.pairs:
+        parser.error("--also-config needs --pairs N (it adds a variant to the speed rounds)")
     if args.smoke:
         epochs, n_train, n_test = 1, 512, 256
+    if args.pairs:
+        text = run_pairs(args.pairs, epochs, n_train, n_test, args.course_config, args.also_config)
+        print(text)
+        return text
     anchor = run_worker("keras_example", epochs, None, n_train, n_test)
     budget = sum(anchor["train_seconds"])
     # The course trains its default config for the same number of epochs (its schedule spans them),

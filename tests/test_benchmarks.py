@@ -150,3 +150,86 @@ def test_disentangling_recipes_smoke_scores_each_candidate_on_the_validation_gri
     chosen = re.search(r"beta-TCVAE: (beta=\d) \(median MIG ([\d.]+)\)", out)
     assert median[chosen.group(1)] == max(median.values()) and float(chosen.group(2)) == pytest.approx(max(median.values()), abs=6e-4)
     assert re.search(r"blob baseline \(a decoder told only the position and the pixel area\): [\d.]+ nats per image", out)
+
+
+def _load(script: str):
+    """A benchmark script as a module (the scripts are not a package), for its pure functions."""
+    import importlib.util
+
+    name = f"benchmark_{script.removesuffix('.py')}"
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module   # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_vae_vs_keras_example_pairs_smoke_rotates_the_order_and_prints_each_rounds_ratio():
+    out = run("vae_vs_keras_example.py", "--smoke", "--pairs", "2", "--also-config", '{"dense_units": 16}')
+    num = r"([\d.]+) \([\d.]+\)"   # wall (CPU)
+    rows = re.findall(rf"^\| (\d) \| ([^|]+) \| {num} \| {num} \| {num} \| {num} \| {num} \|$", out, re.M)
+    assert [r[:2] for r in rows] == [("1", "keras_example, course, course (dense_units=16)"),
+                                     ("2", "course, course (dense_units=16), keras_example")]
+    for _, _, example, course, course16, ratio, ratio16 in rows:
+        assert float(ratio) == pytest.approx(float(course) / float(example), abs=0.06)   # the table's s/epoch are rounded
+        assert float(ratio16) == pytest.approx(float(course16) / float(example), abs=0.06)
+    assert re.search(r"^course / keras_example, median over 2 rounds: wall [\d.]+ \(range [\d.]+ to [\d.]+\), CPU [\d.]+ "
+                     r"\(range [\d.]+ to [\d.]+\); fastest epoch of each, over all rounds: [\d.]+ / [\d.]+ s = [\d.]+$",
+                     out, re.M)
+    assert "WARNING: All log messages" not in out and "cpu_feature_guard" not in out
+
+
+def test_pairs_report_gives_each_rounds_ratio_and_their_median():
+    bench = _load("vae_vs_keras_example.py")
+
+    def record(label, seconds):
+        return {"label": label, "train_seconds": seconds, "cpu_seconds": [2 * s for s in seconds], "n_train": 60000,
+                "batch_size": 128, "neg_elbo": [150.0], "settings": "s"}
+
+    rounds = [[record("keras_example", [30.0, 20.0, 21.0]), record("course", [31.0, 22.0, 23.0])],
+              [record("course", [40.0, 40.0, 44.0]), record("keras_example", [36.0, 40.0, 41.0])],
+              [record("keras_example", [20.0, 20.0, 20.0]), record("course", [19.0, 19.0, 19.0])]]
+    text = bench.pairs_report(rounds)
+    assert "| 1 | keras_example, course | 21.0 (42.0) | 23.0 (46.0) | 1.095 (1.095) |" in text   # medians of the epochs
+    assert "| 2 | course, keras_example | 40.0 (80.0) | 40.0 (80.0) | 1.000 (1.000) |" in text
+    assert ("course / keras_example, median over 3 rounds: wall 1.000 (range 0.950 to 1.095), CPU 1.000 (range 0.950 "
+            "to 1.095); fastest epoch of each, over all rounds: 19.0 / 20.0 s = 0.950") in text
+
+
+def test_training_step_profile_groups_ops_by_their_name_scope():
+    profile = _load("training_step_profile.py")
+    expected = {
+        "StatefulPartitionedCall/adam_1/Sub_18:Sub": "optimizer update (Adam)",
+        "StatefulPartitionedCall/gradient_tape/encoder_1/dense_1/MatMul/MatMul:_MklMatMul": "encoder dense layer, backward",
+        "StatefulPartitionedCall/encoder_1/dense_1/Relu:_MklNativeFusedMatMul": "encoder dense layer, forward",
+        "StatefulPartitionedCall/gradient_tape/encoder_1/conv_1_1/convolution/Conv2DBackpropInput:_MklNativeConv2DBackpropInput":
+            "encoder convolutions, backward",
+        "StatefulPartitionedCall/decoder_1/deconv_1_1/conv_transpose:_MklNativeConv2DBackpropInput": "decoder, forward",
+        "StatefulPartitionedCall/gradient_tape/decoder_1/logits_1/conv_transpose/Conv2D:_MklNativeConv2D": "decoder, backward",
+        "StatefulPartitionedCall/logistic_loss/Log1p:Log1p": "loss and sampling, forward and backward",
+        "StatefulPartitionedCall/AssignAddVariableOp_3:AssignAddVariableOp": profile.OTHER,
+    }
+    assert {name: profile.group_of(name) for name in expected} == expected
+
+
+def test_training_step_profile_smoke_prints_every_group_for_both_models():
+    out = run("training_step_profile.py", "--smoke")
+    rows = dict((g, (float(a), float(b), float(d))) for g, a, b, d in
+                re.findall(r"^\| ([^|]+?) \| ([\d.]+) \| ([\d.]+) \| ([+-][\d.]+) \|$", out, re.M))
+    for group in ("encoder dense layer, backward", "decoder, forward", "decoder, backward", "optimizer update (Adam)"):
+        a, b, d = rows[group]
+        assert a > 0 and b > 0 and d == pytest.approx(b - a, abs=0.011)    # each model ran these ops, and was traced
+    assert re.search(r"^\| \*\*all ops\*\* \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \|$", out, re.M)
+
+
+def test_plots_recipes_smoke_scores_every_recipe_on_held_out_images_and_chooses_by_the_rule():
+    out = run("plots_recipes.py", "--smoke")
+    rows = re.findall(r"^\| +([^|]+?) +\| +(\d+) \| +(\d+) \| +[\d.e-]+ \| +\d+ \| +[\d.]+ \| +([\d.]+) \| +(\d+)/16 \|$",
+                      out, re.M)
+    assert [r[0] for r in rows] == ["12 epochs (in use)", "9 epochs", "8 epochs", "12 epochs, batch 256",
+                                    "8 epochs, batch 256"]
+    assert "scored on 512 held-out Fashion-MNIST training images" in out
+    scores = {name: (int(epochs), float(neg_elbo), int(active)) for name, epochs, _, neg_elbo, active in rows}
+    chosen = re.search(r"^chosen: (.+) \(the fewest epochs", out, re.M).group(1)
+    reference = scores["12 epochs (in use)"]
+    assert scores[chosen][1] <= reference[1] + 0.1 + 0.005 and scores[chosen][2] >= reference[2]

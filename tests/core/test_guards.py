@@ -69,6 +69,15 @@ def test_filtered_stderr_fd_restores_file_descriptor_2(capfd):
     assert capfd.readouterr().err == "kept line\nafter\n"
 
 
+def test_filtered_stderr_fd_also_drops_the_callers_own_lines(capfd):
+    import re
+
+    with filtered_stderr_fd(also=re.compile(r"^I0000 .* profiler_session\.cc:\d+\] .*$")):
+        os.write(2, b"I0000 00:00:1.0   7 profiler_session.cc:117] Profiler session initializing.\n")
+        os.write(2, b"I0000 00:00:1.0   7 other.cc:1] kept\n")
+    assert capfd.readouterr().err == "I0000 00:00:1.0   7 other.cc:1] kept\n"
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")      # openTSNE and PCA divide by a zero spread
 def test_guard_catches_the_nan_that_assert_array_equal_lets_through():
     collapsed = np.zeros((100, 16), dtype="float32")       # every test image encoded to the same code

@@ -64,9 +64,10 @@ def drop_startup_lines(text: str) -> str:
 
 
 @contextlib.contextmanager
-def filtered_stderr_fd() -> Iterator[None]:
+def filtered_stderr_fd(also: re.Pattern | None = None) -> Iterator[None]:
     """Capture file descriptor 2 for the block; then write back what :func:`drop_startup_lines` keeps.
 
+    ``also`` drops the lines it matches too (a caller's own known lines, such as the profiler's).
     Does nothing when file descriptor 2 cannot be duplicated (no console, for example).
     """
     try:
@@ -84,6 +85,8 @@ def filtered_stderr_fd() -> Iterator[None]:
             os.close(saved)
             capture.seek(0)
             kept = drop_startup_lines(capture.read().decode("utf-8", errors="replace"))
+            if also is not None:
+                kept = "".join(line for line in kept.splitlines(keepends=True) if not also.match(line.rstrip("\n")))
             if kept:
                 sys.stderr.write(kept)
                 sys.stderr.flush()
