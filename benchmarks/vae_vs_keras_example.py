@@ -17,7 +17,7 @@ always runs first on this shared machine. It prints each round's seconds per epo
 epoch) and the ratio to the Keras example in the same round, then the median ratio and the ratio
 of each variant's fastest epoch over all rounds: at the same batch size and on the same images, a
 ratio of seconds per epoch is a ratio of seconds per image. This machine's speed changes by up to
-about 1.8x for tens of seconds to minutes at a time, whatever runs, so a round whose variants
+about 2x for tens of seconds to minutes at a time, whatever runs, so a round whose variants
 met different speeds gives a wall-clock ratio that says nothing about them. Two measures resist
 it: the CPU time of each epoch (the work done; it changes much less with the machine's speed) and
 each variant's fastest epoch over all rounds (the least slowed).
