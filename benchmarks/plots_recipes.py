@@ -55,10 +55,10 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     rows, scores = [], {}
     configs_by_name = configs(args.smoke)
+    _, (x_val, _) = training_data(next(iter(configs_by_name.values())))   # the same held-out images for every recipe
     for name, config in configs_by_name.items():
         print(f"{name}: training or loading", flush=True)
         result = train_vae(config, verbose=1)
-        _, (x_val, _) = training_data(config)
         neg_elbo = float(-evaluation.elbo_per_example(result.vae, x_val, seed=0).mean())
         active = diagnostics.latent_report(result.vae, x_val)["active"]
         seconds = float(sum(result.history["epoch_seconds"]))

@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))   # the sibling scripts: the Keras example's model, the benchmark's label of a course variant
+
+from vae_vs_keras_example import course_label  # noqa: E402
 
 #: (group, pattern of the op's full name); the first match wins. Backward ops sit under ``gradient_tape/``.
 GROUPS = (
@@ -82,7 +85,6 @@ def build_models(overrides: dict | None, n_train: int):
     from vae_helpers.data.datasets import load_dataset
     from vae_helpers.training.trainer import TrainConfig, build_for
 
-    sys.path.insert(0, str(HERE))
     import keras_example_vae as example
 
     ds = load_dataset("mnist", n_train=n_train, n_test=256, seed=0)
@@ -91,12 +93,12 @@ def build_models(overrides: dict | None, n_train: int):
     return ds.x_train, {"keras_example": (example.build_compiled_vae(), 128), "course": (build_for(config, ds), config.batch_size)}
 
 
-def profile(steps: int, rounds: int, overrides: dict | None, n_train: int | None = None) -> dict:
+def profile(steps: int, rounds: int, overrides: dict | None) -> dict:
     """Per model: the op seconds per step by group, and the wall milliseconds per step, of its fastest round."""
     from vae_helpers.core.tf_startup import filtered_stderr_fd, tf
 
-    x, models = build_models(overrides, n_train or 128 * (steps + 5))
-    best: dict[str, tuple[float, dict[str, float]]] = {}
+    x, models = build_models(overrides, 128 * (steps + 5))
+    best: dict[str, tuple[float, dict[str, float], dict[str, float]]] = {}   # wall s per step, groups, ops
     for name, (model, batch) in models.items():   # warm-up: trace the step, fill the caches
         model.fit(x[:batch * 5], epochs=1, batch_size=batch, verbose=0)
     for r in range(rounds):
@@ -125,7 +127,7 @@ def profile(steps: int, rounds: int, overrides: dict | None, n_train: int | None
 def report(result: dict, overrides: dict | None) -> str:
     example, course = result["keras_example"], result["course"]
     groups = [g for g, _ in GROUPS] + [OTHER]
-    label = "course" + (f" ({', '.join(f'{k}={v}' for k, v in overrides.items())})" if overrides else "")
+    label = course_label(overrides)
     lines = ["Op time per training step (CPU ms, summed over TensorFlow's compute threads), each model's fastest "
              "traced round",
              "",

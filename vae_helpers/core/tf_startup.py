@@ -58,9 +58,14 @@ STARTUP_LINE = re.compile(
 )
 
 
+def _drop_lines(text: str, pattern: re.Pattern) -> str:
+    """``text`` without the lines ``pattern`` matches (each without its line ending)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not pattern.match(line.rstrip("\n")))
+
+
 def drop_startup_lines(text: str) -> str:
     """``text`` without the lines matched by :data:`STARTUP_LINE`."""
-    return "".join(line for line in text.splitlines(keepends=True) if not STARTUP_LINE.match(line.rstrip("\n")))
+    return _drop_lines(text, STARTUP_LINE)
 
 
 @contextlib.contextmanager
@@ -86,7 +91,7 @@ def filtered_stderr_fd(also: re.Pattern | None = None) -> Iterator[None]:
             capture.seek(0)
             kept = drop_startup_lines(capture.read().decode("utf-8", errors="replace"))
             if also is not None:
-                kept = "".join(line for line in kept.splitlines(keepends=True) if not also.match(line.rstrip("\n")))
+                kept = _drop_lines(kept, also)
             if kept:
                 sys.stderr.write(kept)
                 sys.stderr.flush()
