@@ -225,7 +225,7 @@ def test_the_accounts_raw_pixel_cost_is_the_models_own_even_far_in_the_tails():
     nets = SimpleNamespace(decoder=lambda z: out)
     model = SimpleNamespace(likelihood="discretized_logistic")
     pixels = np.array([[255, 128], [0, 3]])
-    raw = _raw_pixel_bits(model, nets, np.zeros(2), pixels)
+    raw = _raw_pixel_bits(model, out[0].astype("float64"), pixels)
     expected = -np.asarray(discretized_logistic_log_likelihood((pixels / 255.0).reshape(-1, 1, 1, 1),
                                                                np.tile([-1.0, -4.0], (4, 1)).reshape(-1, 1, 1, 2))) / np.log(2)
     np.testing.assert_allclose(raw, expected, rtol=1e-6)
@@ -233,7 +233,7 @@ def test_the_accounts_raw_pixel_cost_is_the_models_own_even_far_in_the_tails():
     assert _pixel_tables(model, nets, np.zeros((1, 2)))[0, [0, 1], [255, 128]].max() == 0.0   # what the table says
     bernoulli = SimpleNamespace(likelihood="bernoulli")
     logits = np.array([[[[-800.0], [3.0]], [[0.0], [800.0]]]], "float32")
-    bits = _raw_pixel_bits(bernoulli, SimpleNamespace(decoder=lambda z: logits), np.zeros(2), np.array([[1, 0], [1, 0]]))
+    bits = _raw_pixel_bits(bernoulli, logits[0].astype("float64"), np.array([[1, 0], [1, 0]]))
     np.testing.assert_allclose(bits, np.array([800.0, 3.0 + np.log1p(np.exp(-3.0)), np.log(2.0), 800.0]) / np.log(2), rtol=1e-6)
 
 

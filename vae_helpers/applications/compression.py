@@ -211,12 +211,21 @@ def _networks(vae: keras.Model) -> _Networks:
     return nets
 
 
-def _pixel_tables(vae, nets: _Networks, z: np.ndarray) -> np.ndarray:
-    """The pixels' probabilities given each code of ``z`` ``(k, d)``: ``(k, pixels, 256)`` masses, or ``(k, pixels)`` P(1)."""
-    out = np.asarray(nets.decoder(z.astype("float32")), dtype="float64")
+def _decoded(nets: _Networks, z: np.ndarray) -> np.ndarray:
+    """The exact decoder's output for each code of ``z`` ``(k, d)``, as float64 ``(k, h, w, channels)``."""
+    return np.asarray(nets.decoder(z.astype("float32")), dtype="float64")
+
+
+def _tables(vae, out: np.ndarray) -> np.ndarray:
+    """The pixels' probabilities from the decoder's outputs ``out`` ``(k, ...)``: ``(k, pixels, 256)`` masses, or ``(k, pixels)`` P(1)."""
     if _is_8bit(vae):
-        return discretized_logistic_probabilities(out).reshape(len(z), -1, 256).astype("float32")
-    return expit(out.reshape(len(z), -1))
+        return discretized_logistic_probabilities(out).reshape(len(out), -1, 256).astype("float32")
+    return expit(out.reshape(len(out), -1))
+
+
+def _pixel_tables(vae, nets: _Networks, z: np.ndarray) -> np.ndarray:
+    """The pixels' probabilities given each code of ``z`` ``(k, d)`` (:func:`_tables` of the decoded codes)."""
+    return _tables(vae, _decoded(nets, z))
 
 
 def _pixel_family(vae, model):
@@ -229,10 +238,10 @@ def _pixel_probability(table: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return table[np.arange(len(flat)), flat].astype("float64") if table.ndim == 2 else np.where(flat == 1, table, 1.0 - table)
 
 
-def _raw_pixel_bits(vae, nets: _Networks, z: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """Each pixel's ``-log2 p(x_d | z)`` for one code ``z`` ``(d,)``, by the model's own log-likelihood (the one its
-    -ELBO uses, in log space): no floor and no float32 table, whose far tails read 0 (the account's raw cost)."""
-    out = np.asarray(nets.decoder(z[None].astype("float32")), dtype="float64")[0]
+def _raw_pixel_bits(vae, out: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Each pixel's ``-log2 p(x_d | z)`` from the decoder's output ``out`` for one code, by the model's own
+    log-likelihood (the one its -ELBO uses, in log space): no floor and no float32 table, whose far tails read 0
+    (the account's raw cost)."""
     flat = pixels.reshape(-1)
     if _is_8bit(vae):
         channels = out.shape[-1] // 2
@@ -297,7 +306,8 @@ def compress(vae: keras.Model, images, seed: int = 0, importance_samples: int = 
         q = _encode_posterior(nets, image, edges)
         q32 = q.astype("float32")
         z = np.stack([coder.decode(posterior, q32) for _ in range(samples)])       # 1. read z (S codes) with q
-        tables = _pixel_tables(vae, nets, medians[z])
+        outputs = _decoded(nets, medians[z])
+        tables = _tables(vae, outputs)
         weighed = samples > 1 or account is not None     # BB-ANS needs no importance weights to code
         log2_w = _log2_weights(q, z, _pixel_log2(tables, pixels)) if weighed else None
         after_read = coder.num_valid_bits()
@@ -318,7 +328,7 @@ def compress(vae: keras.Model, images, seed: int = 0, importance_samples: int = 
         if account is not None:
             w_max = log2_w.max()
             ideal = -(w_max + np.log2(np.mean(np.exp2(log2_w - w_max))))
-            raw = _raw_pixel_bits(vae, nets, medians[z[j]], pixels)
+            raw = _raw_pixel_bits(vae, outputs[j], pixels)
             for key, value in (("growth", coder.num_valid_bits() - size), ("read", size - after_read),
                                ("shuffle", before_pixels - after_read), ("pixels", after_pixels - before_pixels),
                                ("prior", coder.num_valid_bits() - after_pixels), ("ideal", ideal),
