@@ -38,6 +38,18 @@ def test_cpu_levers_smoke_prints_one_row_per_setting():
     assert [(jit, spe) for jit, spe, *_ in rows] == [("False", "1"), ("True", "8")]
 
 
+def test_cpu_levers_readme_model_smoke_times_each_batch_setting_in_every_round():
+    out = run("cpu_levers.py", "--smoke", "--readme-model", "2")
+    progress = re.findall(r"^round ([12]): (batch [^:]+): \d+ us/image wall, \d+ CPU$", out, re.M)
+    assert sorted(progress) == sorted((r, name) for r in "12" for name in ("batch 128", "batch 64",
+                                                                           "batch 64, 32 steps per execution"))
+    rows = re.findall(r"^\| (batch [^|]+?) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) \|$", out, re.M)
+    assert [r[0] for r in rows] == ["batch 128", "batch 64", "batch 64, 32 steps per execution"]
+    for _, rounds, wall, fastest, cpu, ratio in rows:
+        assert int(rounds) == 2 and 0 < int(fastest) <= int(wall) and int(cpu) > 0
+    assert rows[0][5] == "1.000"
+
+
 def test_plots_pipeline_smoke_prints_the_split():
     out = run("plots_pipeline.py", "--smoke")
     steps = dict(re.findall(r"^\| ([^|]+?) \| (-?[\d.]+) \| -?\d+% \|$", out, re.M))
@@ -240,14 +252,26 @@ def test_training_step_profile_smoke_prints_every_group_for_both_models():
     assert re.search(r"^\| \*\*all ops\*\* \| [\d.]+ \| [\d.]+ \| [+-][\d.]+ \|$", out, re.M)
 
 
-def test_plots_recipes_smoke_scores_every_recipe_on_held_out_images_and_chooses_by_the_rule():
-    out = run("plots_recipes.py", "--smoke")
+def test_plots_recipes_smoke_scores_the_recipes_asked_for_on_held_out_images_and_chooses_by_the_rule():
+    out = run("plots_recipes.py", "--smoke", "--only", "8 epochs, batch 64", "8 epochs, batch 256")
     rows = re.findall(r"^\| +([^|]+?) +\| +(\d+) \| +(\d+) \| +[\d.e-]+ \| +\d+ \| +[\d.]+ \| +([\d.]+) \| +(\d+)/16 \|$",
                       out, re.M)
-    assert [r[0] for r in rows] == ["12 epochs (in use)", "9 epochs", "8 epochs", "12 epochs, batch 256",
-                                    "8 epochs, batch 256"]
+    assert [r[0] for r in rows] == ["12 epochs (in use)", "8 epochs, batch 256", "8 epochs, batch 64"]  # CANDIDATES' order
+    assert [int(r[2]) for r in rows] == [128, 256, 64]
     assert "scored on 512 held-out Fashion-MNIST training images" in out
     scores = {name: (int(epochs), float(neg_elbo), int(active)) for name, epochs, _, neg_elbo, active in rows}
     chosen = re.search(r"^chosen: (.+) \(the fewest epochs", out, re.M).group(1)
     reference = scores["12 epochs (in use)"]
     assert scores[chosen][1] <= reference[1] + 0.1 + 0.005 and scores[chosen][2] >= reference[2]
+
+
+def test_plots_recipes_builds_every_candidate_and_refuses_unknown_names():
+    recipes = _load("plots_recipes.py")
+    every = recipes.configs(smoke=False)
+    assert list(every) == list(recipes.CANDIDATES)
+    in_use = every["12 epochs (in use)"]
+    assert in_use.validation_images == recipes.VALIDATION_IMAGES and in_use.snapshot_images == 0
+    assert {name: (c.epochs, c.batch_size) for name, c in every.items()}["7 epochs, batch 64"] == (7, 64)
+    assert list(recipes.configs(smoke=False, names=["6 epochs, batch 64"])) == ["12 epochs (in use)", "6 epochs, batch 64"]
+    with pytest.raises(ValueError, match=r"`names` must be candidates .* Received: 5 epochs"):
+        recipes.configs(smoke=False, names=["5 epochs"])
