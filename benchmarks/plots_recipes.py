@@ -44,6 +44,7 @@ CANDIDATES = {
     "6 epochs, batch 64": {"epochs": 6, "batch_size": 64},
     "8 epochs, batch 64, lr / sqrt(2)": {"epochs": 8, "batch_size": 64, "learning_rate": 3e-3 / math.sqrt(2)},
 }
+IN_USE = next(iter(CANDIDATES))
 
 
 def configs(smoke: bool, names: list[str] | None = None) -> dict:
@@ -54,12 +55,11 @@ def configs(smoke: bool, names: list[str] | None = None) -> dict:
     settings = get_settings("smoke" if smoke else "full")
     base = dataclasses.replace(plots_config(settings), snapshot_images=0, snapshot_samples=0,
                                validation_images=512 if smoke else VALIDATION_IMAGES)
-    in_use = next(iter(CANDIDATES))
     unknown = sorted(set(names or ()) - set(CANDIDATES))
     if unknown:
         raise ValueError(f"`names` must be candidates of CANDIDATES ({', '.join(CANDIDATES)}). "
                          f"Received: {', '.join(unknown)}")
-    chosen = CANDIDATES if names is None else [in_use] + [n for n in CANDIDATES if n in names and n != in_use]
+    chosen = CANDIDATES if names is None else [IN_USE] + [n for n in CANDIDATES if n in names and n != IN_USE]
     return {name: dataclasses.replace(base, **{k: (settings.epochs(v) if k == "epochs" else v)
                                                for k, v in CANDIDATES[name].items()})
             for name in chosen}
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> str:
         scores[name] = (neg_elbo, active, seconds)
         rows.append([name, config.epochs, config.batch_size, f"{config.learning_rate:.2g}", f"{seconds:.0f}",
                      f"{np.median(result.history['epoch_seconds']):.1f}", neg_elbo, f"{active}/{config.latent_dim}"])
-    reference = scores[next(iter(CANDIDATES))]
+    reference = scores[IN_USE]
     eligible = [n for n, (e, a, _) in scores.items() if e <= reference[0] + args.tolerance and a >= reference[1]]
     chosen = min(eligible, key=lambda n: (configs_by_name[n].epochs, scores[n][2]))
     text = (f"README model recipes, seed 42, scored on {len(x_val):,} held-out Fashion-MNIST training images "
